@@ -1,0 +1,253 @@
+"""Typed configuration read from the environment.
+
+Every ``GROXPI_X`` falls back to ``PROXPI_X`` so proxpi deployments migrate
+without edits. Bad values raise :class:`ConfigError` naming the variable, which
+the CLI prints as one line before exiting.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from yarl import URL
+
+T = TypeVar("T")
+
+DEFAULT_INDEX_URL = "https://pypi.org/simple/"
+
+_SIZE_UNITS = {
+    "": 1,
+    "B": 1,
+    "K": 1000,
+    "KB": 1000,
+    "M": 1000**2,
+    "MB": 1000**2,
+    "G": 1000**3,
+    "GB": 1000**3,
+    "T": 1000**4,
+    "TB": 1000**4,
+    "KIB": 1024,
+    "MIB": 1024**2,
+    "GIB": 1024**3,
+    "TIB": 1024**4,
+}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """One upstream simple index and how long its pages stay fresh."""
+
+    url: URL
+    ttl: float
+
+
+@dataclass(frozen=True, slots=True)
+class S3Config:
+    endpoint_url: str | None
+    access_key: str | None
+    secret_key: str | None
+    region: str
+    bucket: str | None
+    prefix: str
+    use_ssl: bool
+    force_path_style: bool
+    redirect: bool
+    create_bucket: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    host: str = "0.0.0.0"
+    port: int = 5000
+    workers: int = 1
+    upstreams: tuple[Upstream, ...] = (Upstream(URL(DEFAULT_INDEX_URL), 1800.0),)
+    cache_size: int = 5 * 1000**3
+    cache_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "groxpi")
+    storage_type: str = "local"
+    s3: S3Config | None = None
+    download_timeout: float = 0.9
+    connect_timeout: float = 3.1
+    read_timeout: float = 20.0
+    verify_ssl: bool = True
+    logging_level: str = "INFO"
+    access_log: bool = False
+    admin_token: str | None = None
+    negative_ttl: float = 60.0
+    shutdown_timeout: float = 10.0
+
+    @property
+    def index(self) -> Upstream:
+        """The primary upstream index."""
+        return self.upstreams[0]
+
+
+def parse_size(text: str) -> int:
+    """Parse ``5GB``, ``500MiB`` or a plain byte count into bytes."""
+    match = _SIZE_RE.match(text)
+    unit = match.group(2).upper() if match else ""
+    if not match or unit not in _SIZE_UNITS:
+        raise ValueError(f'cannot parse "{text}" as a size')
+    return int(float(match.group(1)) * _SIZE_UNITS[unit])
+
+
+def parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f'cannot parse "{text}" as a boolean (use true or false)')
+
+
+def parse_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f'cannot parse "{text}" as a number of seconds') from None
+    if value < 0 or value != value:
+        raise ValueError(f'"{text}" must be zero or more seconds')
+    return value
+
+
+def parse_url(text: str) -> URL:
+    url = URL(text.strip())
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(f'"{text}" is not an http(s) URL')
+    if not url.path.endswith("/"):
+        url = url.with_path(url.path + "/")
+    return url
+
+
+def _parse_port(text: str) -> int:
+    port = int(text) if text.strip().isdigit() else -1
+    if not 0 < port < 65536:
+        raise ValueError(f'"{text}" is not a port number (1-65535)')
+    return port
+
+
+def _parse_workers(text: str) -> int:
+    workers = int(text) if text.strip().isdigit() else 0
+    if workers < 1:
+        raise ValueError(f'"{text}" must be a whole number of at least 1')
+    return workers
+
+
+def _parse_level(text: str) -> str:
+    level = text.strip().upper()
+    if level not in logging.getLevelNamesMapping():
+        raise ValueError(f'"{text}" is not a logging level (DEBUG, INFO, WARNING, ERROR)')
+    return level
+
+
+def _parse_storage(text: str) -> str:
+    kind = text.strip().lower()
+    if kind not in ("local", "s3"):
+        raise ValueError(f'"{text}" is not a storage type (local or s3)')
+    return kind
+
+
+class _Env:
+    """Environment lookups with the PROXPI_* fallback and variable-named errors."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def raw(self, name: str) -> str | None:
+        value = self._environ.get(name)
+        if value is None and name.startswith("GROXPI_"):
+            value = self._environ.get("PROXPI_" + name.removeprefix("GROXPI_"))
+        return value
+
+    def get(self, name: str, parse: Callable[[str], T], default: T) -> T:
+        value = self.raw(name)
+        return default if value is None else self.parse(name, parse, value)
+
+    @staticmethod
+    def parse(name: str, parse: Callable[[str], T], value: str) -> T:
+        try:
+            return parse(value)
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {exc}") from None
+
+
+def _upstreams(env: _Env) -> tuple[Upstream, ...]:
+    index = Upstream(
+        env.get("GROXPI_INDEX_URL", parse_url, URL(DEFAULT_INDEX_URL)),
+        env.get("GROXPI_INDEX_TTL", parse_seconds, 1800.0),
+    )
+    extra_raw = env.raw("GROXPI_EXTRA_INDEX_URLS") or ""
+    extra_urls = [part for part in extra_raw.split(",") if part.strip()]
+    ttl_raw = env.raw("GROXPI_EXTRA_INDEX_TTLS") or ""
+    ttl_parts = [part for part in ttl_raw.split(",") if part.strip()]
+    if ttl_parts and len(ttl_parts) != len(extra_urls):
+        raise ConfigError(
+            f"GROXPI_EXTRA_INDEX_TTLS: {len(ttl_parts)} TTLs given for "
+            f"{len(extra_urls)} extra index URLs"
+        )
+    ttls = [env.parse("GROXPI_EXTRA_INDEX_TTLS", parse_seconds, t) for t in ttl_parts]
+    extras = [
+        Upstream(
+            env.parse("GROXPI_EXTRA_INDEX_URLS", parse_url, raw_url),
+            ttls[i] if ttls else 180.0,
+        )
+        for i, raw_url in enumerate(extra_urls)
+    ]
+    return (index, *extras)
+
+
+def _s3(env: _Env) -> S3Config:
+    bucket = env.raw("GROXPI_S3_BUCKET")
+    if not bucket:
+        raise ConfigError("GROXPI_S3_BUCKET: required when GROXPI_STORAGE_TYPE is s3")
+    return S3Config(
+        endpoint_url=env.raw("AWS_ENDPOINT_URL") or None,
+        access_key=env.raw("AWS_ACCESS_KEY_ID"),
+        secret_key=env.raw("AWS_SECRET_ACCESS_KEY"),
+        region=env.raw("AWS_REGION") or env.raw("AWS_DEFAULT_REGION") or "us-east-1",
+        bucket=bucket,
+        prefix=(env.raw("GROXPI_S3_PREFIX") or "groxpi").strip("/"),
+        use_ssl=env.get("GROXPI_S3_USE_SSL", parse_bool, True),
+        force_path_style=env.get("GROXPI_S3_FORCE_PATH_STYLE", parse_bool, False),
+        redirect=env.get("GROXPI_S3_REDIRECT", parse_bool, False),
+        create_bucket=env.get("GROXPI_S3_CREATE_BUCKET", parse_bool, False),
+    )
+
+
+def load_config(environ: Mapping[str, str]) -> Config:
+    """Build a validated :class:`Config` from an environment mapping."""
+    env = _Env(environ)
+    storage_type = env.get("GROXPI_STORAGE_TYPE", _parse_storage, "local")
+    cache_dir = env.raw("GROXPI_CACHE_DIR")
+    defaults = Config()
+    return Config(
+        host=env.raw("GROXPI_HOST") or defaults.host,
+        port=env.get("PORT", _parse_port, defaults.port),
+        workers=env.get("GROXPI_WORKERS", _parse_workers, 1),
+        upstreams=_upstreams(env),
+        cache_size=env.get("GROXPI_CACHE_SIZE", parse_size, defaults.cache_size),
+        cache_dir=Path(cache_dir) if cache_dir else defaults.cache_dir,
+        storage_type=storage_type,
+        s3=_s3(env) if storage_type == "s3" else None,
+        download_timeout=env.get("GROXPI_DOWNLOAD_TIMEOUT", parse_seconds, 0.9),
+        connect_timeout=env.get("GROXPI_CONNECT_TIMEOUT", parse_seconds, 3.1),
+        read_timeout=env.get("GROXPI_READ_TIMEOUT", parse_seconds, 20.0),
+        verify_ssl=not env.get("GROXPI_DISABLE_INDEX_SSL_VERIFICATION", parse_bool, False),
+        logging_level=env.get("GROXPI_LOGGING_LEVEL", _parse_level, "INFO"),
+        access_log=env.get("GROXPI_ACCESS_LOG", parse_bool, False),
+        admin_token=env.raw("GROXPI_ADMIN_TOKEN") or None,
+        negative_ttl=env.get("GROXPI_NEGATIVE_TTL", parse_seconds, 60.0),
+        shutdown_timeout=env.get("GROXPI_SHUTDOWN_TIMEOUT", parse_seconds, 10.0),
+    )
