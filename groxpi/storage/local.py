@@ -11,10 +11,13 @@ from pathlib import Path
 from .base import StorageError, StoredObject
 
 _CHUNK = 256 * 1024
+# Every stored file ends in this suffix, so no stored file is ever the ``<name>.gz``
+# sibling that aiohttp's FileResponse would serve gzip-encoded in its place.
+SUFFIX = ".dist"
 
 
 class LocalStorage:
-    """Files under ``root/<shard>/<project>/<filename>``.
+    """Files under ``root/<shard>/<project>/<filename>.dist``.
 
     The shard is two hex digits of the project name's hash, so no directory
     grows to hundreds of thousands of entries. Files only ever appear through
@@ -29,7 +32,7 @@ class LocalStorage:
     def _path(self, key: str) -> Path:
         project, _, filename = key.partition("/")
         shard = hashlib.sha256(project.encode()).hexdigest()[:2]
-        return self.root / shard / project / filename
+        return self.root / shard / project / (filename + SUFFIX)
 
     async def start(self) -> None:
         try:
@@ -98,9 +101,9 @@ class LocalStorage:
         for shard in _subdirs(self.root):
             for project in _subdirs(shard):
                 for entry in os.scandir(project):
-                    if entry.is_file():
+                    if entry.is_file() and entry.name.endswith(SUFFIX):
                         st = entry.stat()
-                        key = f"{project.name}/{entry.name}"
+                        key = f"{project.name}/{entry.name.removesuffix(SUFFIX)}"
                         found.append(StoredObject(key, st.st_size, None, st.st_atime))
         return found
 
@@ -110,6 +113,6 @@ class LocalStorage:
 
 def _subdirs(path: Path) -> list[Path]:
     try:
-        return [Path(e.path) for e in os.scandir(path) if e.is_dir() and len(e.name) > 0]
+        return [Path(e.path) for e in os.scandir(path) if e.is_dir()]
     except FileNotFoundError:
         return []
