@@ -1,0 +1,147 @@
+"""Command line: ``python -m groxpi``, ``groxpi`` or ``python groxpi.pyz``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import platform
+import signal
+import socket
+import sys
+from multiprocessing import get_context
+from multiprocessing.process import BaseProcess
+
+from . import __version__
+from .config import Config, ConfigError, load_config
+
+ENV_HELP = """\
+configuration (environment; every GROXPI_X also reads PROXPI_X):
+  PORT (5000), GROXPI_HOST (0.0.0.0), GROXPI_WORKERS (1),
+  GROXPI_INDEX_URL, GROXPI_INDEX_TTL (1800), GROXPI_EXTRA_INDEX_URLS,
+  GROXPI_EXTRA_INDEX_TTLS, GROXPI_CACHE_SIZE (5GB), GROXPI_CACHE_DIR,
+  GROXPI_STORAGE_TYPE (local|s3), GROXPI_S3_BUCKET, GROXPI_S3_PREFIX,
+  GROXPI_DOWNLOAD_TIMEOUT (0.9), GROXPI_CONNECT_TIMEOUT (3.1),
+  GROXPI_READ_TIMEOUT (20), GROXPI_LOGGING_LEVEL (INFO), GROXPI_ACCESS_LOG,
+  GROXPI_ADMIN_TOKEN; see README.md for the full list.
+"""
+
+
+def version_string() -> str:
+    impl = platform.python_implementation()
+    return f"groxpi {__version__} ({impl} {platform.python_version()}, {sys.platform})"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="groxpi",
+        description="A fast caching proxy for the Python Package Index.",
+        epilog=ENV_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=version_string())
+    parser.add_argument("--host", help="bind address (GROXPI_HOST)")
+    parser.add_argument("--port", type=int, help="listen port (PORT)")
+    return parser.parse_args(argv)
+
+
+def serve(config: Config, reuse_port: bool = False) -> None:
+    """Run one server process until SIGTERM/SIGINT, then shut down gracefully."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - platforms without uvloop
+        asyncio.run(_serve(config, reuse_port))
+    else:
+        uvloop.run(_serve(config, reuse_port))
+
+
+async def _serve(config: Config, reuse_port: bool) -> None:
+    """Stop accepting on a signal, let in-flight responses finish (bounded), clean up."""
+    from aiohttp import web
+
+    from .web.app import create_app
+
+    access_log = logging.getLogger("aiohttp.access") if config.access_log else None
+    runner = web.AppRunner(
+        create_app(config),
+        access_log=access_log,
+        handle_signals=False,
+        shutdown_timeout=config.shutdown_timeout,
+    )
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        site = web.TCPSite(runner, config.host, config.port, reuse_port=reuse_port or None)
+        await site.start()
+        await stop.wait()
+        logging.getLogger("groxpi").info("shutting down")
+    finally:
+        await runner.cleanup()
+
+
+def _check_port(config: Config) -> None:
+    """Fail fast, with one line, when the port is taken (before forking workers)."""
+    with socket.socket(socket.AF_INET6 if ":" in config.host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((config.host, config.port))
+
+
+def serve_workers(config: Config) -> int:
+    """Several processes accepting on one port (SO_REUSEPORT); signals go to all."""
+    context = get_context("fork")
+    workers: list[BaseProcess] = [
+        context.Process(target=serve, args=(config, True), name=f"groxpi-worker-{n}")
+        for n in range(config.workers)
+    ]
+
+    def forward(signum: int, _frame: object) -> None:
+        for worker in workers:
+            if worker.pid is not None and worker.is_alive():
+                os.kill(worker.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return max((w.exitcode or 0) for w in workers)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    env = dict(os.environ)
+    if args.host:
+        env["GROXPI_HOST"] = args.host
+    if args.port:
+        env["PORT"] = str(args.port)
+    try:
+        config = load_config(env)
+    except ConfigError as exc:
+        print(f"groxpi: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=config.logging_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    log = logging.getLogger("groxpi")
+    try:
+        _check_port(config)
+    except OSError as exc:
+        print(f"groxpi: cannot listen on {config.host}:{config.port}: {exc.strerror}",
+              file=sys.stderr)
+        return 2
+    log.info("%s listening on http://%s:%d/ (index %s, %s storage)", version_string(),
+             config.host, config.port, config.index.url, config.storage_type)
+    if config.workers > 1:
+        return serve_workers(config)
+    serve(config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,253 @@
+"""File cache: one download per file, streamed to every waiting client as it arrives.
+
+A download writes to a spool file; clients read that file behind the writer
+(each at its own pace, so a slow client holds no memory and stalls nobody).
+The bytes are checked against the index's sha256 and only then handed to the
+store, which makes them visible atomically. A failed download leaves nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import NotFound, UpstreamError
+from .lru import LRUSizes
+from .storage import Storage, StorageError, StoredObject
+from .upstream import UpstreamClient
+
+log = logging.getLogger(__name__)
+
+CHUNK = 256 * 1024
+
+
+class IntegrityError(UpstreamError):
+    """Downloaded bytes do not match what the index promised."""
+
+
+@dataclass(slots=True)
+class FileStats:
+    hits: int = 0
+    misses: int = 0
+    downloads: int = 0
+    failures: int = 0
+    evictions: int = 0
+
+
+class Download:
+    """One upstream transfer into a spool file, readable while it is written."""
+
+    def __init__(self, key: str, url: str, sha256: str | None, spool: Path) -> None:
+        self.key = key
+        self.url = url
+        self.sha256 = sha256
+        self.path = spool / f"{uuid.uuid4().hex}.part"
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        self.written = 0
+        self.size: int | None = None
+        self.error: BaseException | None = None
+        self.finished = False
+        self.started = asyncio.Event()
+        self.done = asyncio.Event()
+        self._progress = asyncio.Event()
+
+    def append(self, chunk: bytes) -> None:
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(self.fd, view) :]
+        self.written += len(chunk)
+        self.started.set()
+        self._notify()
+
+    def finish(self, error: BaseException | None) -> None:
+        self.error = error
+        self.finished = True
+        self.started.set()
+        self.done.set()
+        self._notify()
+
+    def _notify(self) -> None:
+        self._progress.set()
+        self._progress = asyncio.Event()
+
+    async def progress(self) -> None:
+        """Wait for more bytes or the end of the download."""
+        await self._progress.wait()
+
+    async def wait_started(self, timeout: float) -> bool:
+        """True once a byte (or the outcome) is in; False if ``timeout`` passed first."""
+        if timeout <= 0:
+            await self.started.wait()
+            return True
+        try:
+            await asyncio.wait_for(self.started.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def reader(self) -> SpoolReader:
+        """A reader of the spool file; take it before awaiting, as the file may be renamed."""
+        return SpoolReader(self, os.dup(self.fd))
+
+
+class SpoolReader:
+    """One client's view of a download, with its own descriptor (valid after rename)."""
+
+    def __init__(self, download: Download, fd: int) -> None:
+        self.download = download
+        self._fd = fd
+
+    def __enter__(self) -> SpoolReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """Yield the file from the start as it is written; raise if the download fails."""
+        download = self.download
+        offset = 0
+        while True:
+            if offset < download.written:
+                data = os.pread(self._fd, min(CHUNK, download.written - offset), offset)
+                offset += len(data)
+                yield data
+            elif download.finished:
+                if download.error is not None:
+                    raise download.error
+                return
+            else:
+                await download.progress()
+
+
+class FileCache:
+    """Cached files in a store, bounded by an LRU byte limit, filled on demand."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        client: UpstreamClient,
+        spool: Path,
+        limit: int,
+    ) -> None:
+        self.storage = storage
+        self.client = client
+        self.spool = spool
+        self.lru = LRUSizes(limit)
+        self.stats = FileStats()
+        self._downloads: dict[str, Download] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Clear spool leftovers of an earlier run and learn what is already stored."""
+        shutil.rmtree(self.spool, ignore_errors=True)
+        self.spool.mkdir(parents=True, exist_ok=True)
+        await self.storage.start()
+        stored = await self.storage.list()
+        for obj in sorted(stored, key=lambda o: o.last_used):
+            await self._track(obj)
+        log.info("file cache holds %d files, %d bytes", len(self.lru), self.lru.total)
+
+    async def close(self, timeout: float) -> None:
+        """Let running downloads finish (bounded), then drop what is unfinished."""
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=timeout)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks)
+        shutil.rmtree(self.spool, ignore_errors=True)
+
+    async def lookup(self, key: str) -> StoredObject | None:
+        """The stored object, counting a hit; None (a miss) when it must be fetched."""
+        if key in self._downloads:
+            return None
+        tracked = self.lru.touch(key)
+        obj = await self.storage.stat(key)
+        if obj is None:
+            if tracked:
+                self.lru.remove(key)
+            return None
+        if not tracked:  # stored by another replica, or before the LRU knew it
+            await self._track(obj)
+        self.stats.hits += 1
+        return obj
+
+    def download(self, key: str, url: str, sha256: str | None) -> Download:
+        """Join the running download of ``key`` or start one."""
+        running = self._downloads.get(key)
+        if running is not None:
+            return running
+        self.stats.misses += 1
+        self.stats.downloads += 1
+        self.spool.mkdir(parents=True, exist_ok=True)
+        download = Download(key, url, sha256, self.spool)
+        self._downloads[key] = download
+        task = asyncio.create_task(self._run(download), name=f"download {key}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return download
+
+    async def delete(self, key: str) -> None:
+        self.lru.remove(key)
+        await self.storage.delete(key)
+
+    async def _run(self, download: Download) -> None:
+        error: BaseException | None = None
+        try:
+            await self._fetch(download)
+            obj = await self.storage.put(download.key, download.path, download.sha256)
+            await self._track(obj)
+        except asyncio.CancelledError:
+            error = UpstreamError("download cancelled: server shutting down", status=503)
+            raise
+        except (UpstreamError, NotFound, StorageError) as exc:
+            error = exc
+        except Exception as exc:
+            error = self.client.file_failure(download.url, exc)
+        finally:
+            if error is not None:
+                self.stats.failures += 1
+                log.warning("download of %s failed: %s", download.key, error)
+                with contextlib.suppress(FileNotFoundError):
+                    download.path.unlink()
+            os.close(download.fd)
+            self._downloads.pop(download.key, None)
+            download.finish(error)
+
+    async def _fetch(self, download: Download) -> None:
+        hasher = hashlib.sha256()
+        async with self.client.open_file(download.url) as response:
+            download.size = response.content_length
+            async for chunk in response.content.iter_chunked(CHUNK):
+                hasher.update(chunk)
+                download.append(chunk)
+        if download.size is not None and download.written != download.size:
+            raise IntegrityError(
+                f"upstream sent {download.written} of {download.size} bytes for {download.key}"
+            )
+        if download.sha256 and hasher.hexdigest() != download.sha256.lower():
+            raise IntegrityError(f"sha256 mismatch for {download.key}; not cached")
+        download.size = download.written
+
+    async def _track(self, obj: StoredObject) -> None:
+        for key in self.lru.add(obj.key, obj.size):
+            await self._evict(key)
+
+    async def _evict(self, key: str) -> None:
+        self.stats.evictions += 1
+        log.info("evicting %s to stay within the cache size", key)
+        try:
+            await self.storage.delete(key)
+        except StorageError as exc:
+            log.warning("could not evict %s: %s", key, exc)

@@ -1,0 +1,27 @@
+"""Validation of client-supplied project names and filenames (PEP 503 / PEP 508).
+
+Nothing from a request reaches a path or an upstream URL without passing here.
+"""
+
+from __future__ import annotations
+
+import re
+
+from packaging.utils import canonicalize_name
+
+_PROJECT_RE = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+_FILENAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+!~=-]*$")
+MAX_NAME = 200
+METADATA_SUFFIX = ".metadata"
+
+
+def normalize_project(name: str) -> str | None:
+    """The PEP 503 normalized name, or None when ``name`` is not a valid project name."""
+    if len(name) > MAX_NAME or not _PROJECT_RE.match(name):
+        return None
+    return canonicalize_name(name)
+
+
+def valid_filename(filename: str) -> bool:
+    """A plain file name: no separators, no dot-files, no traversal, bounded length."""
+    return len(filename) <= MAX_NAME and bool(_FILENAME_RE.match(filename))

@@ -1,0 +1,197 @@
+"""Pages encoded once per refresh: PEP 691 JSON and PEP 503 HTML, identity or compressed.
+
+A :class:`RenderedPage` holds the finished bytes for every media type and
+content coding, built lazily on first use and then reused, so serving a cached
+page does no encoding, templating or URL rewriting.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import zlib
+from html import escape
+from urllib.parse import quote
+
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+
+from .models import (
+    SUPPORTED_MINOR,
+    File,
+    Meta,
+    ProjectEntry,
+    ProjectList,
+    ProjectPage,
+    ProjectStatus,
+    json_encoder,
+)
+
+JSON = "json"
+HTML = "html"
+CODINGS = ("gzip", "deflate", "identity")
+
+
+class Variant:
+    """One encoded body with its ETag."""
+
+    __slots__ = ("body", "etag")
+
+    def __init__(self, body: bytes, etag: str) -> None:
+        self.body = body
+        self.etag = etag
+
+
+class RenderedPage:
+    """The finished bytes of one page in each format and coding."""
+
+    __slots__ = ("_identity", "_variants")
+
+    def __init__(self, json_body: bytes, html_body: bytes) -> None:
+        self._identity = {JSON: json_body, HTML: html_body}
+        self._variants: dict[tuple[str, str], Variant] = {}
+
+    def variant(self, fmt: str, coding: str) -> Variant:
+        key = (fmt, coding)
+        found = self._variants.get(key)
+        if found is None:
+            found = self._variants[key] = self._encode(fmt, coding)
+        return found
+
+    def _encode(self, fmt: str, coding: str) -> Variant:
+        body = self._identity[fmt]
+        digest = hashlib.blake2b(body, digest_size=12).hexdigest()
+        if coding == "gzip":
+            return Variant(gzip.compress(body, 6, mtime=0), f'"{digest}-gz"')
+        if coding == "deflate":
+            return Variant(zlib.compress(body, 6), f'"{digest}-df"')
+        return Variant(body, f'"{digest}"')
+
+
+def api_version(page: ProjectPage) -> str:
+    """The PEP 691 version this page can honestly claim.
+
+    1.1+ promises ``size`` on every file (PEP 700); a page that lacks one is 1.0.
+    """
+    major, _, minor_text = page.meta.api_version.partition(".")
+    minor = int(minor_text) if major == "1" and minor_text.isdigit() else 0
+    if any(not isinstance(file.size, int) for file in page.files):
+        return "1.0"
+    return f"1.{max(1, min(minor, SUPPORTED_MINOR))}"
+
+
+def versions_of(files: list[File]) -> list[str]:
+    """Release versions named by the file list (for pages that do not list them)."""
+    seen: dict[str, None] = {}
+    for file in files:
+        try:
+            if file.filename.endswith(".whl"):
+                version = parse_wheel_filename(file.filename)[1]
+            else:
+                version = parse_sdist_filename(file.filename)[1]
+        except (InvalidWheelFilename, InvalidSdistFilename, ValueError):
+            continue
+        seen[str(version)] = None
+    return list(seen)
+
+
+def local_file(file: File) -> File:
+    """A copy of ``file`` whose URL points back at this proxy (relative to the page)."""
+    metadata = file.core_metadata
+    if not isinstance(metadata, bool | dict):
+        metadata = file.dist_info_metadata
+    if not isinstance(metadata, bool | dict):
+        metadata = file.data_dist_info_metadata
+    return File(
+        filename=file.filename,
+        url=quote(file.filename),
+        hashes=file.hashes,
+        requires_python=file.requires_python,
+        yanked=file.yanked,
+        size=file.size,
+        upload_time=file.upload_time,
+        core_metadata=metadata,
+        dist_info_metadata=metadata,
+        gpg_sig=file.gpg_sig,
+        provenance=file.provenance,
+    )
+
+
+def render_project(page: ProjectPage) -> RenderedPage:
+    """Encode a merged upstream page for clients, files pointing back at this proxy."""
+    files = [] if page.quarantined else [local_file(f) for f in page.files]
+    versions = page.versions if isinstance(page.versions, list) else versions_of(page.files)
+    meta = Meta(api_version=api_version(page), last_serial=page.meta.last_serial)
+    local = ProjectPage(
+        meta=meta,
+        name=page.name,
+        files=files,
+        versions=versions,
+        project_status=page.project_status,
+    )
+    return RenderedPage(json_encoder.encode(local), _project_html(local).encode())
+
+
+def _project_html(page: ProjectPage) -> str:
+    name = escape(page.name)
+    head = [
+        "<!DOCTYPE html>\n<html>\n<head>\n",
+        f'<meta name="pypi:repository-version" content="{page.meta.api_version}">\n',
+    ]
+    status = page.project_status
+    if isinstance(status, ProjectStatus):
+        head.append(f'<meta name="pypi:project-status" content="{escape(status.status)}">\n')
+        if isinstance(status.reason, str):
+            head.append(
+                f'<meta name="pypi:project-status-reason" content="{escape(status.reason)}">\n'
+            )
+    head.append(f"<title>Links for {name}</title>\n</head>\n<body>\n<h1>Links for {name}</h1>\n")
+    anchors = [_anchor(file) for file in page.files]
+    return "".join(head) + "".join(anchors) + "</body>\n</html>\n"
+
+
+def _anchor(file: File) -> str:
+    href = file.url
+    sha256 = file.hashes.get("sha256")
+    if sha256:
+        href += f"#sha256={sha256}"
+    attrs = [f'href="{escape(href)}"']
+    if isinstance(file.requires_python, str):
+        attrs.append(f'data-requires-python="{escape(file.requires_python)}"')
+    if file.yanked is True:
+        attrs.append('data-yanked=""')
+    elif isinstance(file.yanked, str) and file.yanked:
+        attrs.append(f'data-yanked="{escape(file.yanked)}"')
+    metadata = file.core_metadata
+    if isinstance(metadata, dict) or metadata is True:
+        value = "true"
+        if isinstance(metadata, dict) and "sha256" in metadata:
+            value = f"sha256={escape(metadata['sha256'])}"
+        attrs.append(f'data-core-metadata="{value}" data-dist-info-metadata="{value}"')
+    if file.gpg_sig is True:
+        attrs.append('data-gpg-sig="true"')
+    if isinstance(file.provenance, str):
+        attrs.append(f'data-provenance="{escape(file.provenance)}"')
+    return f"<a {' '.join(attrs)}>{escape(file.filename)}</a><br>\n"
+
+
+def render_project_list(projects: ProjectList) -> RenderedPage:
+    entries = [ProjectEntry(name=p.name, last_serial=p.last_serial) for p in projects.projects]
+    meta = Meta(api_version="1.0", last_serial=projects.meta.last_serial)
+    local = ProjectList(meta=meta, projects=entries)
+    anchors = "".join(
+        f'<a href="{quote(canonicalize_name(p.name))}/">{escape(p.name)}</a><br>\n'
+        for p in entries
+    )
+    html = (
+        "<!DOCTYPE html>\n<html>\n<head>\n"
+        '<meta name="pypi:repository-version" content="1.0">\n'
+        "<title>Simple index</title>\n</head>\n<body>\n"
+        f"{anchors}</body>\n</html>\n"
+    )
+    return RenderedPage(json_encoder.encode(local), html.encode())

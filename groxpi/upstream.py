@@ -1,0 +1,177 @@
+"""Client for upstream simple indexes: PEP 691 JSON preferred, PEP 503 HTML fallback."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import TracebackType
+
+import aiohttp
+import msgspec
+from yarl import URL
+
+from . import __version__
+from .config import Config
+from .errors import NotFound, UpstreamError
+from .htmlparse import parse_project_list, parse_project_page
+from .models import JSON_V1, ProjectList, ProjectPage, project_list_decoder, project_page_decoder
+
+log = logging.getLogger(__name__)
+
+ACCEPT = f"{JSON_V1}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
+USER_AGENT = f"groxpi/{__version__}"
+
+
+class UpstreamClient:
+    """Owns the one ClientSession used for every upstream request.
+
+    Errors come out as :class:`UpstreamError` (with the status to answer) or
+    :class:`NotFound`, never as raw aiohttp exceptions.
+    """
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._session: aiohttp.ClientSession | None = None
+        self.fetches = 0
+        self.errors = 0
+
+    async def __aenter__(self) -> UpstreamClient:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        ssl_option: ssl.SSLContext | bool = True if self._config.verify_ssl else False
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(
+                total=None,
+                sock_connect=self._config.connect_timeout or None,
+                sock_read=self._config.read_timeout or None,
+            ),
+            connector=aiohttp.TCPConnector(limit=100, ssl=ssl_option, ttl_dns_cache=300),
+            headers={"User-Agent": USER_AGENT},
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def connect_timeout(self) -> float:
+        return self._config.connect_timeout
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("UpstreamClient used before start()")
+        return self._session
+
+    async def project_page(self, index: URL, project: str) -> ProjectPage:
+        """The project's page from one index, file URLs made absolute."""
+        url = index / project / ""
+        body, content_type, final_url = await self._get_page(url)
+        try:
+            if content_type == JSON_V1:
+                page = project_page_decoder.decode(body)
+                for file in page.files:
+                    file.url = str(final_url.join(URL(file.url)))
+                return page
+            return parse_project_page(body.decode("utf-8", "replace"), final_url, project)
+        except (msgspec.DecodeError, ValueError) as exc:
+            self.errors += 1
+            log.warning("upstream %s sent a malformed page: %s", url, exc)
+            raise UpstreamError(f"upstream sent a malformed page for {project}") from exc
+
+    async def project_list(self, index: URL) -> ProjectList:
+        body, content_type, _ = await self._get_page(index)
+        try:
+            if content_type == JSON_V1:
+                return project_list_decoder.decode(body)
+            return parse_project_list(body.decode("utf-8", "replace"))
+        except (msgspec.DecodeError, ValueError) as exc:
+            self.errors += 1
+            log.warning("upstream %s sent a malformed project list: %s", index, exc)
+            raise UpstreamError("upstream sent a malformed project list") from exc
+
+    async def _get_page(self, url: URL) -> tuple[bytes, str, URL]:
+        self.fetches += 1
+        log.info("fetching %s", url)
+        headers = {"Accept": ACCEPT, "Accept-Encoding": "gzip"}
+        try:
+            async with self.session.get(url, headers=headers) as response:
+                if response.status == 404:
+                    raise NotFound(str(url))
+                if response.status != 200:
+                    raise UpstreamError(f"upstream answered {response.status} for {url.path}")
+                body = await response.read()
+                return body, response.content_type, response.url
+        except (NotFound, UpstreamError):
+            raise
+        except Exception as exc:
+            raise self._failure(url, exc) from exc
+
+    @asynccontextmanager
+    async def open_file(self, url: str) -> AsyncIterator[aiohttp.ClientResponse]:
+        """GET a distribution file; the body is the exact upstream bytes."""
+        self.fetches += 1
+        log.info("downloading %s", url)
+        try:
+            async with self.session.get(
+                url, headers={"Accept-Encoding": "identity"}, auto_decompress=False
+            ) as response:
+                if response.status == 404:
+                    raise NotFound(url)
+                if response.status != 200:
+                    raise UpstreamError(f"upstream answered {response.status} for a file")
+                yield response
+        except (NotFound, UpstreamError):
+            self.errors += 1
+            raise
+
+    def _failure(self, url: URL | str, exc: BaseException) -> UpstreamError:
+        """Turn a transport exception into an answerable error, logged once."""
+        self.errors += 1
+        if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+            log.warning("upstream %s timed out", url)
+            return UpstreamError("upstream timed out", status=504)
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            log.warning("cannot connect to upstream %s: %s", url, exc)
+            return UpstreamError("cannot connect to upstream", status=502)
+        log.warning("upstream %s failed: %r", url, exc)
+        return UpstreamError("upstream connection failed", status=502)
+
+    def file_failure(self, url: str, exc: BaseException) -> UpstreamError:
+        return self._failure(url, exc)
+
+
+class Reachability:
+    """Remembers for a while whether each upstream answered, so health checks stay cheap."""
+
+    def __init__(self, client: UpstreamClient, max_age: float = 30.0) -> None:
+        self._client = client
+        self._max_age = max_age
+        self._seen: dict[str, tuple[float, bool]] = {}
+
+    async def check(self, url: URL) -> bool:
+        now = asyncio.get_running_loop().time()
+        seen = self._seen.get(str(url))
+        if seen is not None and now - seen[0] < self._max_age:
+            return seen[1]
+        try:
+            async with self._client.session.head(
+                url, timeout=aiohttp.ClientTimeout(total=self._client.connect_timeout + 2)
+            ) as response:
+                ok = response.status < 500
+        except Exception:
+            ok = False
+        self._seen[str(url)] = (now, ok)
+        return ok

@@ -1,0 +1,120 @@
+"""Home page, health check and the cache-invalidation endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from .. import __version__
+from ..index import LIST_KEY
+from ..names import normalize_project
+from ..upstream import Reachability
+from .state import SERVICES
+
+REACHABILITY = web.AppKey("reachability", Reachability)
+
+
+def human_size(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def human_duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h {minutes}m {secs}s" if days else f"{hours}h {minutes}m {secs}s"
+
+
+@aiohttp_jinja2.template("home.html")
+async def home(request: web.Request) -> dict[str, Any]:
+    services = request.app[SERVICES]
+    files, index = services.files, services.index
+    return {
+        "version": __version__,
+        "index_url": f"{request.scheme}://{request.host}/simple/",
+        "uptime": human_duration(services.uptime),
+        "storage_kind": services.storage.kind,
+        "storage_status": await services.storage.health(),
+        "cache_bytes": human_size(files.lru.total),
+        "cache_limit": human_size(files.lru.limit),
+        "file_count": len(files.lru),
+        "index_entries": len(index),
+        "index_hits": index.stats.hits,
+        "index_misses": index.stats.misses,
+        "file_hits": files.stats.hits,
+        "file_misses": files.stats.misses,
+        "upstreams": services.config.upstreams,
+    }
+
+
+async def health(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    reachability = request.app[REACHABILITY]
+    upstreams = services.config.upstreams
+    storage_status, *reachable = await asyncio.gather(
+        services.storage.health(), *(reachability.check(up.url) for up in upstreams)
+    )
+    healthy = storage_status == "ok" and all(reachable)
+    return web.json_response(
+        {
+            "status": "ok" if healthy else "degraded",
+            "version": __version__,
+            "uptime": round(services.uptime, 1),
+            "storage": {"type": services.storage.kind, "status": storage_status},
+            "upstreams": [
+                {"url": str(up.url), "reachable": ok}
+                for up, ok in zip(upstreams, reachable, strict=True)
+            ],
+            "cache": {"files": len(services.files.lru), "bytes": services.files.lru.total},
+        }
+    )
+
+
+def _authorize(request: web.Request) -> None:
+    """Admin token when configured (constant-time compare); otherwise loopback only."""
+    token = request.app[SERVICES].config.admin_token
+    if token is not None:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
+            raise web.HTTPUnauthorized(
+                text="401 Unauthorized: a valid admin bearer token is required\n",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return
+    try:
+        loopback = ipaddress.ip_address(request.remote or "").is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise web.HTTPForbidden(text="403 Forbidden: cache control is allowed from loopback only\n")
+
+
+async def drop_project_list(request: web.Request) -> web.Response:
+    _authorize(request)
+    dropped = request.app[SERVICES].index.invalidate(LIST_KEY)
+    return web.json_response({"dropped": dropped})
+
+
+async def drop_project(request: web.Request) -> web.Response:
+    _authorize(request)
+    project = normalize_project(request.match_info["project"])
+    if project is None:
+        raise web.HTTPBadRequest(text="400 Bad Request: invalid project name\n")
+    dropped = request.app[SERVICES].index.invalidate(project)
+    return web.json_response({"project": project, "dropped": dropped})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/", home)
+    app.router.add_get("/health", health)
+    app.router.add_delete("/cache/list", drop_project_list)
+    app.router.add_delete("/cache/{project}", drop_project)

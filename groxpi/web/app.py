@@ -1,0 +1,90 @@
+"""Application factory: wires config, upstream client, caches and routes together."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from ..config import Config
+from ..errors import NotFound, UpstreamError
+from ..files import FileCache
+from ..index import IndexCache
+from ..storage import StorageError, create_storage
+from ..upstream import Reachability, UpstreamClient
+from . import admin, files, simple
+from .state import SERVICES, Services
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_LINE = 8190
+MAX_FIELD = 8190
+
+
+def _plain(status: int, message: str) -> web.Response:
+    return web.Response(status=status, text=f"{status} {message}\n")
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Domain errors become short plain-text answers; nothing leaks a stack trace."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except NotFound:
+        return _plain(404, "Not Found")
+    except UpstreamError as exc:
+        return _plain(exc.status, f"Upstream error: {exc}")
+    except StorageError as exc:
+        log.warning("storage error on %s: %s", request.path, exc)
+        return _plain(503, f"Storage unavailable: {exc}")
+    except ConnectionError:
+        raise
+    except Exception:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return _plain(500, "Internal Server Error")
+
+
+def build_services(config: Config) -> Services:
+    client = UpstreamClient(config)
+    storage = create_storage(config)
+    index = IndexCache(client, config.upstreams, negative_ttl=config.negative_ttl)
+    file_cache = FileCache(storage, client, config.cache_dir / "spool", config.cache_size)
+    return Services(config=config, client=client, index=index, files=file_cache,
+                    storage=storage)
+
+
+def create_app(config: Config) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=64 * 1024)
+    services = build_services(config)
+    app[SERVICES] = services
+    app[admin.REACHABILITY] = Reachability(services.client)
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
+        autoescape=True,
+    )
+    admin.add_routes(app)
+    simple.add_routes(app)
+    files.add_routes(app)
+    app.cleanup_ctx.append(_lifecycle)
+    return app
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    """Start the client and caches before serving; close them after the last response."""
+    services = app[SERVICES]
+    await services.client.start()
+    try:
+        await services.files.start()
+        yield
+    finally:
+        await services.files.close(services.config.shutdown_timeout)
+        await services.storage.close()
+        await services.client.close()

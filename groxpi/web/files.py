@@ -1,0 +1,164 @@
+"""File routes: distribution files and PEP 658 metadata, from the cache or streamed in.
+
+Bodies are always the exact upstream bytes with no Content-Encoding.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..errors import NotFound
+from ..files import Download
+from ..index import CachedProject
+from ..names import METADATA_SUFFIX, normalize_project, valid_filename
+from ..storage import StoredObject
+from .state import SERVICES, Services
+
+OCTET_STREAM = "application/octet-stream"
+STREAM_CHUNK = 256 * 1024
+
+
+def _upstream_source(cached: CachedProject, filename: str) -> tuple[str, str | None]:
+    """(upstream URL, expected sha256) for a file or its metadata, only if listed."""
+    if cached.quarantined:
+        raise NotFound(filename)
+    file = cached.files.get(filename)
+    if file is not None:
+        return file.url, file.hashes.get("sha256")
+    dist = cached.files.get(filename.removesuffix(METADATA_SUFFIX))
+    if filename.endswith(METADATA_SUFFIX) and dist is not None:
+        hashes = dist.metadata_hashes
+        if hashes is not None:
+            return dist.url + METADATA_SUFFIX, hashes.get("sha256")
+    raise NotFound(filename)
+
+
+async def serve_file(request: web.Request) -> web.StreamResponse:
+    project = normalize_project(request.match_info["project"])
+    filename = request.match_info["filename"]
+    if project is None or not valid_filename(filename):
+        raise web.HTTPNotFound(text="404 Not Found: invalid project or file name\n")
+    services = request.app[SERVICES]
+    key = f"{project}/{filename}"
+    stored = await services.files.lookup(key)
+    if stored is not None:
+        return await _serve_stored(request, services, stored)
+    cached = await services.index.project(project)
+    url, sha256 = _upstream_source(cached, filename)
+    download = services.files.download(key, url, sha256)
+    if _range_of(request) is not None:
+        return await _serve_when_stored(request, services, download)
+    return await _serve_streaming(request, services, download)
+
+
+async def _serve_when_stored(
+    request: web.Request, services: Services, download: Download
+) -> web.StreamResponse:
+    """Range requests on a cold file wait for the whole file, then serve the range."""
+    await download.done.wait()
+    if download.error is not None:
+        raise download.error
+    stored = await services.files.lookup(download.key)
+    if stored is None:
+        raise NotFound(download.key)
+    return await _serve_stored(request, services, stored)
+
+
+async def _serve_streaming(
+    request: web.Request, services: Services, download: Download
+) -> web.StreamResponse:
+    """Stream the file while it downloads; redirect upstream if it is slow to start."""
+    with download.reader() as reader:
+        if not await download.wait_started(services.config.download_timeout):
+            raise web.HTTPFound(location=download.url)
+        if download.error is not None and download.written == 0:
+            raise download.error
+        response = web.StreamResponse(headers={"Content-Type": OCTET_STREAM})
+        if download.size is not None:
+            response.content_length = download.size
+        await response.prepare(request)
+        if request.method == "HEAD":
+            return response
+        try:
+            async for chunk in reader.chunks():
+                await response.write(chunk)
+                services.bytes_served += len(chunk)
+        except Exception:
+            # Headers are out: end the transfer without a proper finish, so the
+            # client sees a failed download rather than a complete-looking file.
+            if request.transport is not None:
+                request.transport.close()
+            raise
+        await response.write_eof()
+        return response
+
+
+async def _serve_stored(
+    request: web.Request, services: Services, stored: StoredObject
+) -> web.StreamResponse:
+    storage = services.storage
+    path = storage.local_path(stored.key)
+    if path is not None:
+        services.bytes_served += stored.size
+        return web.FileResponse(path, chunk_size=STREAM_CHUNK,
+                                headers={"Content-Type": OCTET_STREAM})
+    presigned = await storage.presigned_url(stored.key)
+    if presigned is not None:
+        raise web.HTTPFound(location=presigned)
+    return await _stream_stored(request, services, stored)
+
+
+async def _stream_stored(
+    request: web.Request, services: Services, stored: StoredObject
+) -> web.StreamResponse:
+    """Stream an object from a remote store, honouring a single byte range."""
+    size = stored.size
+    start, length = 0, size
+    response = web.StreamResponse(headers={"Content-Type": OCTET_STREAM,
+                                           "Accept-Ranges": "bytes"})
+    byte_range = _range_of(request)
+    if byte_range is not None:
+        start, stop = _resolve_range(byte_range, size)
+        length = stop - start
+        response.set_status(206)
+        response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+    response.content_length = length
+    await response.prepare(request)
+    if request.method == "HEAD":
+        return response
+    try:
+        async for chunk in services.storage.read(stored.key, start, length):
+            await response.write(chunk)
+            services.bytes_served += len(chunk)
+    except Exception:
+        if request.transport is not None:
+            request.transport.close()
+        raise
+    await response.write_eof()
+    return response
+
+
+def _range_of(request: web.Request) -> slice | None:
+    """The requested byte range; None when absent or malformed (then it is ignored)."""
+    try:
+        byte_range = request.http_range
+    except ValueError:
+        return None
+    if byte_range.start is None and byte_range.stop is None:
+        return None
+    return byte_range
+
+
+def _resolve_range(byte_range: slice, size: int) -> tuple[int, int]:
+    """[start, stop) within the object, or 416 when the range cannot be satisfied."""
+    start, stop = byte_range.start or 0, byte_range.stop
+    if start < 0:  # suffix range "bytes=-N"
+        start = max(size + start, 0)
+    stop = size if stop is None else min(stop, size)
+    if start >= size or start >= stop:
+        raise web.HTTPRequestRangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"})
+    return start, stop
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/simple/{project}/{filename}", serve_file)

@@ -1,0 +1,32 @@
+"""The services one server process shares between its request handlers."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from ..config import Config
+from ..files import FileCache
+from ..index import IndexCache
+from ..storage import Storage
+from ..upstream import UpstreamClient
+
+
+@dataclass
+class Services:
+    config: Config
+    client: UpstreamClient
+    index: IndexCache
+    files: FileCache
+    storage: Storage
+    started_at: float = field(default_factory=time.time)
+    bytes_served: int = 0
+
+    @property
+    def uptime(self) -> float:
+        return time.time() - self.started_at
+
+
+SERVICES = web.AppKey("services", Services)
