@@ -54,7 +54,7 @@ class Download:
         self.written = 0
         self.size: int | None = None
         self.error: BaseException | None = None
-        self.finished = False
+        self.verified = False
         self.started = asyncio.Event()
         self.done = asyncio.Event()
         self._progress = asyncio.Event()
@@ -67,9 +67,13 @@ class Download:
         self.started.set()
         self._notify()
 
+    def verify(self) -> None:
+        """The bytes are complete and match the index: release them all."""
+        self.verified = True
+        self._notify()
+
     def finish(self, error: BaseException | None) -> None:
         self.error = error
-        self.finished = True
         self.started.set()
         self.done.set()
         self._notify()
@@ -118,13 +122,16 @@ class SpoolReader:
         download = self.download
         offset = 0
         while True:
-            if offset < download.written:
-                data = os.pread(self._fd, min(CHUNK, download.written - offset), offset)
+            if download.error is not None and not download.verified:
+                raise download.error
+            # The last byte is held back until the sha256 is verified, so a client
+            # can never receive a complete-looking copy of a bad download.
+            limit = download.written if download.verified else download.written - 1
+            if offset < limit:
+                data = os.pread(self._fd, min(CHUNK, limit - offset), offset)
                 offset += len(data)
                 yield data
-            elif download.finished:
-                if download.error is not None:
-                    raise download.error
+            elif download.verified:
                 return
             else:
                 await download.progress()
@@ -206,6 +213,7 @@ class FileCache:
         error: BaseException | None = None
         try:
             await self._fetch(download)
+            download.verify()
             obj = await self.storage.put(download.key, download.path, download.sha256)
             await self._track(obj)
         except asyncio.CancelledError:

@@ -1,0 +1,28 @@
+from groxpi.lru import LRUSizes
+
+
+def test_evicts_least_recently_used_first() -> None:
+    lru = LRUSizes(limit=100)
+    assert lru.add("a", 40) == []
+    assert lru.add("b", 40) == []
+    assert lru.touch("a")
+    assert lru.add("c", 40) == ["b"]  # a was used more recently than b
+    assert "b" not in lru and "a" in lru and "c" in lru
+    assert lru.total == 80
+
+
+def test_newest_is_kept_even_if_larger_than_limit() -> None:
+    lru = LRUSizes(limit=10)
+    lru.add("small", 5)
+    assert lru.add("huge", 50) == ["small"]
+    assert len(lru) == 1 and lru.total == 50
+
+
+def test_readding_replaces_size_and_remove_is_idempotent() -> None:
+    lru = LRUSizes(limit=100)
+    lru.add("a", 10)
+    lru.add("a", 30)
+    assert lru.total == 30
+    lru.remove("a")
+    lru.remove("a")
+    assert lru.total == 0 and not lru.touch("a")

@@ -1,0 +1,41 @@
+"""In-process groxpi app (aiohttp test client) against the fake upstream."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from groxpi.config import load_config
+from groxpi.web.app import create_app
+from tests.support.fake_index import FakeIndex
+
+ClientFactory = Callable[..., Awaitable[TestClient]]
+
+JSON = "application/vnd.pypi.simple.v1+json"
+
+
+@pytest.fixture
+def make_client(
+    aiohttp_client: Callable[..., Awaitable[TestClient]], fake_index: FakeIndex, tmp_path: Path
+) -> ClientFactory:
+    """``await make_client(**env)``: a test client for groxpi configured from ``env``."""
+
+    async def make(**env: object) -> TestClient:
+        full = {
+            "GROXPI_INDEX_URL": fake_index.index_url,
+            "GROXPI_CACHE_DIR": str(tmp_path / "cache"),
+            "GROXPI_CONNECT_TIMEOUT": "1",
+            "GROXPI_READ_TIMEOUT": "2",
+        }
+        full.update({key: str(value) for key, value in env.items()})
+        return await aiohttp_client(create_app(load_config(full)))
+
+    return make
+
+
+@pytest.fixture
+async def client(make_client: ClientFactory) -> TestClient:
+    return await make_client()

@@ -1,0 +1,215 @@
+"""Distribution files and PEP 658 metadata: streaming, caching, integrity, ranges."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import aiohttp
+from aiohttp.test_utils import TestClient
+
+from tests.support.fake_index import FakeIndex, Fault
+from tests.web.conftest import ClientFactory
+
+WHEEL = "alpha-1.0-py3-none-any.whl"
+SDIST = "gamma-0.1.tar.gz"
+
+
+def cached_files(cache: Path) -> list[Path]:
+    return [p for p in (cache / "files").rglob("*") if p.is_file()]
+
+
+def spool_files(cache: Path) -> list[Path]:
+    return list((cache / "spool").glob("*")) if (cache / "spool").exists() else []
+
+
+async def test_file_is_byte_exact_and_cached(client: TestClient, fake_index: FakeIndex,
+                                             tmp_path: Path) -> None:
+    wheel = fake_index.file(WHEEL)
+    first = await client.get(f"/simple/alpha/{WHEEL}")
+    assert first.status == 200
+    assert await first.read() == wheel.data
+    assert first.headers["Content-Type"] == "application/octet-stream"
+    assert "Content-Encoding" not in first.headers
+    second = await client.get(f"/simple/alpha/{WHEEL}", headers={"Accept-Encoding": "gzip"})
+    assert await second.read() == wheel.data
+    assert "Content-Encoding" not in second.headers
+    assert fake_index.file_requests(WHEEL) == 1
+    assert len(cached_files(tmp_path / "cache")) == 1
+
+
+async def test_sdist_never_gets_content_encoding(client: TestClient,
+                                                 fake_index: FakeIndex) -> None:
+    sdist = fake_index.file(SDIST)
+    for _ in range(2):  # cold (streamed) then warm (sendfile)
+        response = await client.get(f"/simple/gamma/{SDIST}",
+                                    headers={"Accept-Encoding": "gzip, br"},
+                                    auto_decompress=False)
+        assert "Content-Encoding" not in response.headers
+        assert await response.read() == sdist.data
+
+
+async def test_metadata_file(client: TestClient, fake_index: FakeIndex) -> None:
+    wheel = fake_index.file(WHEEL)
+    response = await client.get(f"/simple/alpha/{WHEEL}.metadata")
+    assert response.status == 200
+    assert await response.read() == wheel.metadata
+    assert (await client.get(f"/simple/gamma/{SDIST}.metadata")).status == 404
+
+
+async def test_unlisted_files_are_404_without_upstream_request(client: TestClient,
+                                                               fake_index: FakeIndex) -> None:
+    await client.get("/simple/alpha/")
+    fake_index.reset_counts()
+    for path in (
+        "/simple/alpha/alpha-9.9-py3-none-any.whl",
+        "/simple/alpha/beta-1.0-py3-none-any.whl",  # listed, but for another project
+        "/simple/alpha/..%2F..%2Fetc%2Fpasswd",
+        "/simple/alpha/.hidden",
+        "/simple/alpha/a%5Cb.whl",
+        "/simple/alpha/%00.whl",
+        "/simple/-x-/file.whl",
+        "/simple/alpha/" + "a" * 300 + ".whl",
+    ):
+        response = await client.get(path)
+        assert response.status in (400, 404), path
+    assert fake_index.file_requests() == 0
+    assert fake_index.index_requests() == 0
+
+
+async def test_concurrent_cold_requests_share_one_download(client: TestClient,
+                                                           fake_index: FakeIndex) -> None:
+    wheel = fake_index.file(WHEEL)
+    fake_index.set_fault(WHEEL, Fault.slow(200, 0.02))
+    bodies = await asyncio.gather(
+        *(_read(client, f"/simple/alpha/{WHEEL}") for _ in range(100)))
+    assert all(body == wheel.data for body in bodies)
+    assert fake_index.file_requests(WHEEL) == 1
+
+
+async def _read(client: TestClient, path: str) -> bytes:
+    response = await client.get(path)
+    assert response.status == 200
+    return await response.read()
+
+
+async def test_wrong_hash_is_not_cached_and_client_transfer_fails(
+    client: TestClient, fake_index: FakeIndex, tmp_path: Path
+) -> None:
+    fake_index.set_fault(WHEEL, Fault.wrong_bytes(times=1))
+    response = await client.get(f"/simple/alpha/{WHEEL}")
+    try:
+        await response.read()
+    except aiohttp.ClientPayloadError:
+        pass
+    else:  # the bytes arrived, but the transfer must not have ended cleanly
+        raise AssertionError("a corrupt file was delivered as a complete response")
+    await asyncio.sleep(0.05)
+    assert cached_files(tmp_path / "cache") == []
+    assert spool_files(tmp_path / "cache") == []
+    good = await client.get(f"/simple/alpha/{WHEEL}")
+    assert await good.read() == fake_index.file(WHEEL).data
+    assert fake_index.file_requests(WHEEL) == 2
+
+
+async def test_cut_download_is_not_cached(client: TestClient, fake_index: FakeIndex,
+                                          tmp_path: Path) -> None:
+    fake_index.set_fault(SDIST, Fault.cut(100, times=1))
+    response = await client.get(f"/simple/gamma/{SDIST}")
+    body = b""
+    try:
+        body = await response.read()
+    except aiohttp.ClientPayloadError:
+        pass
+    assert body != fake_index.file(SDIST).data
+    await asyncio.sleep(0.05)
+    assert cached_files(tmp_path / "cache") == [] and spool_files(tmp_path / "cache") == []
+    assert await (await client.get(f"/simple/gamma/{SDIST}")).read() == fake_index.file(
+        SDIST).data
+
+
+async def test_upstream_file_error_is_502(client: TestClient, fake_index: FakeIndex) -> None:
+    fake_index.set_fault(WHEEL, Fault.status(500, times=1))
+    response = await client.get(f"/simple/alpha/{WHEEL}")
+    assert response.status == 502
+    assert "Traceback" not in await response.text()
+
+
+async def test_slow_upstream_redirects_but_keeps_downloading(
+    make_client: ClientFactory, fake_index: FakeIndex
+) -> None:
+    client = await make_client(GROXPI_DOWNLOAD_TIMEOUT=0.1)
+    fake_index.set_fault(WHEEL, Fault.delay(0.5, times=1))
+    response = await client.get(f"/simple/alpha/{WHEEL}", allow_redirects=False)
+    assert response.status == 302
+    assert response.headers["Location"] == fake_index.file_url(WHEEL)
+    await asyncio.sleep(0.7)
+    cached = await client.get(f"/simple/alpha/{WHEEL}")
+    assert await cached.read() == fake_index.file(WHEEL).data
+    assert fake_index.file_requests(WHEEL) == 1
+
+
+async def test_download_timeout_zero_waits(make_client: ClientFactory,
+                                           fake_index: FakeIndex) -> None:
+    client = await make_client(GROXPI_DOWNLOAD_TIMEOUT=0)
+    fake_index.set_fault(WHEEL, Fault.delay(0.3, times=1))
+    response = await client.get(f"/simple/alpha/{WHEEL}", allow_redirects=False)
+    assert response.status == 200
+    assert await response.read() == fake_index.file(WHEEL).data
+
+
+async def test_client_hangup_does_not_cancel_download(client: TestClient,
+                                                      fake_index: FakeIndex) -> None:
+    fake_index.set_fault(SDIST, Fault.slow(64, 0.01))
+    response = await client.get(f"/simple/gamma/{SDIST}")
+    await response.content.read(10)
+    response.close()
+    await asyncio.sleep(0.1)
+    other = await client.get(f"/simple/gamma/{SDIST}")
+    assert await other.read() == fake_index.file(SDIST).data
+    assert fake_index.file_requests(SDIST) == 1
+
+
+async def test_range_requests(client: TestClient, fake_index: FakeIndex) -> None:
+    data = fake_index.file(WHEEL).data
+    cold = await client.get(f"/simple/alpha/{WHEEL}", headers={"Range": "bytes=10-19"})
+    assert cold.status == 206
+    assert await cold.read() == data[10:20]
+    warm = await client.get(f"/simple/alpha/{WHEEL}", headers={"Range": "bytes=-5"})
+    assert warm.status == 206
+    assert await warm.read() == data[-5:]
+    assert cold.headers["Content-Range"] == f"bytes 10-19/{len(data)}"
+    bad = await client.get(f"/simple/alpha/{WHEEL}", headers={"Range": f"bytes={len(data)}-"})
+    assert bad.status == 416
+
+
+async def test_head_on_cold_and_warm_file(client: TestClient, fake_index: FakeIndex) -> None:
+    size = fake_index.file(WHEEL).size
+    for _ in range(2):
+        response = await client.head(f"/simple/alpha/{WHEEL}")
+        assert response.status == 200
+        assert int(response.headers["Content-Length"]) == size
+
+
+async def test_lru_evicts_past_cache_size(make_client: ClientFactory, fake_index: FakeIndex,
+                                          tmp_path: Path) -> None:
+    alpha, beta = fake_index.file(WHEEL), fake_index.file("beta-1.0-py3-none-any.whl")
+    client = await make_client(GROXPI_CACHE_SIZE=alpha.size + beta.size - 1)
+    await _read(client, f"/simple/alpha/{WHEEL}")
+    await _read(client, f"/simple/beta/{beta.filename}")
+    stored = cached_files(tmp_path / "cache")
+    assert [p.name for p in stored] == [beta.filename + ".dist"]
+    assert await _read(client, f"/simple/alpha/{WHEEL}") == alpha.data
+    assert fake_index.file_requests(WHEEL) == 2
+
+
+async def test_cached_files_survive_restart_with_upstream_down(
+    make_client: ClientFactory, fake_index: FakeIndex
+) -> None:
+    first = await make_client()
+    await _read(first, f"/simple/alpha/{WHEEL}")
+    await first.close()
+    fake_index.set_fault("*files*", Fault.status(503))
+    fake_index.set_fault("*index*", Fault.status(503))
+    second = await make_client()
+    assert await _read(second, f"/simple/alpha/{WHEEL}") == fake_index.file(WHEEL).data
