@@ -79,7 +79,7 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
-def _authorize(request: web.Request) -> None:
+def authorize(request: web.Request) -> None:
     """Admin token when configured (constant-time compare); otherwise loopback only."""
     token = request.app[SERVICES].config.admin_token
     if token is not None:
@@ -99,13 +99,13 @@ def _authorize(request: web.Request) -> None:
 
 
 async def drop_project_list(request: web.Request) -> web.Response:
-    _authorize(request)
+    authorize(request)
     dropped = request.app[SERVICES].index.invalidate(LIST_KEY)
     return web.json_response({"dropped": dropped})
 
 
 async def drop_project(request: web.Request) -> web.Response:
-    _authorize(request)
+    authorize(request)
     project = normalize_project(request.match_info["project"])
     if project is None:
         raise web.HTTPBadRequest(text="400 Bad Request: invalid project name\n")
