@@ -132,11 +132,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _check_port(config)
     except OSError as exc:
-        print(f"groxpi: cannot listen on {config.host}:{config.port}: {exc.strerror}",
-              file=sys.stderr)
+        print(
+            f"groxpi: cannot listen on {config.host}:{config.port}: {exc.strerror}", file=sys.stderr
+        )
         return 2
-    log.info("%s listening on http://%s:%d/ (index %s, %s storage)", version_string(),
-             config.host, config.port, config.index.url, config.storage_type)
+    log.info(
+        "%s listening on http://%s:%d/ (index %s, %s storage)",
+        version_string(),
+        config.host,
+        config.port,
+        config.index.url,
+        config.storage_type,
+    )
     if config.workers > 1:
         return serve_workers(config)
     serve(config)

@@ -36,15 +36,15 @@ class File(msgspec.Struct, kw_only=True, omit_defaults=True, rename="kebab"):
     filename: str
     url: str
     hashes: dict[str, str]
-    requires_python: str | None | msgspec.UnsetType = UNSET
+    requires_python: str | msgspec.UnsetType | None = UNSET
     yanked: bool | str | msgspec.UnsetType = UNSET
     size: int | msgspec.UnsetType = UNSET
-    upload_time: str | None | msgspec.UnsetType = UNSET
+    upload_time: str | msgspec.UnsetType | None = UNSET
     core_metadata: bool | dict[str, str] | msgspec.UnsetType = UNSET
     dist_info_metadata: bool | dict[str, str] | msgspec.UnsetType = UNSET
     data_dist_info_metadata: bool | dict[str, str] | msgspec.UnsetType = UNSET
     gpg_sig: bool | msgspec.UnsetType = UNSET
-    provenance: str | None | msgspec.UnsetType = UNSET
+    provenance: str | msgspec.UnsetType | None = UNSET
 
     @property
     def metadata_hashes(self) -> dict[str, str] | None:

@@ -185,8 +185,7 @@ def render_project_list(projects: ProjectList) -> RenderedPage:
     meta = Meta(api_version="1.0", last_serial=projects.meta.last_serial)
     local = ProjectList(meta=meta, projects=entries)
     anchors = "".join(
-        f'<a href="{quote(canonicalize_name(p.name))}/">{escape(p.name)}</a><br>\n'
-        for p in entries
+        f'<a href="{quote(canonicalize_name(p.name))}/">{escape(p.name)}</a><br>\n' for p in entries
     )
     html = (
         "<!DOCTYPE html>\n<html>\n<head>\n"

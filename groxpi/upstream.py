@@ -43,13 +43,15 @@ class UpstreamClient:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         await self.close()
 
     async def start(self) -> None:
-        ssl_option: ssl.SSLContext | bool = True if self._config.verify_ssl else False
+        ssl_option: ssl.SSLContext | bool = bool(self._config.verify_ssl)
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(
                 total=None,

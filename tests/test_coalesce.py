@@ -31,8 +31,9 @@ async def test_failure_reaches_every_waiter_and_is_not_cached() -> None:
         await asyncio.sleep(0.01)
         raise RuntimeError("boom")
 
-    results = await asyncio.gather(*(flight.run("k", fail) for _ in range(10)),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        *(flight.run("k", fail) for _ in range(10)), return_exceptions=True
+    )
     assert all(isinstance(r, RuntimeError) for r in results) and calls == 1
     with pytest.raises(RuntimeError):
         await flight.run("k", fail)

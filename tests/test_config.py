@@ -8,8 +8,14 @@ from groxpi.config import ConfigError, load_config, parse_size
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("123", 123), ("5GB", 5_000_000_000), ("500MiB", 500 * 1024**2), ("1.5 kb", 1500),
-     ("2TiB", 2 * 1024**4), ("7B", 7)],
+    [
+        ("123", 123),
+        ("5GB", 5_000_000_000),
+        ("500MiB", 500 * 1024**2),
+        ("1.5 kb", 1500),
+        ("2TiB", 2 * 1024**4),
+        ("7B", 7),
+    ],
 )
 def test_parse_size(text: str, expected: int) -> None:
     assert parse_size(text) == expected
@@ -29,22 +35,26 @@ def test_defaults() -> None:
 
 
 def test_groxpi_values_and_proxpi_fallback() -> None:
-    config = load_config({
-        "PROXPI_INDEX_URL": "http://proxpi.example/simple",
-        "GROXPI_INDEX_TTL": "60",
-        "PROXPI_INDEX_TTL": "999",
-        "PROXPI_CACHE_DIR": "/srv/cache",
-        "GROXPI_EXTRA_INDEX_URLS": "http://a.example/simple/, http://b.example/s/",
-        "PROXPI_EXTRA_INDEX_TTLS": "10,20",
-        "PROXPI_DISABLE_INDEX_SSL_VERIFICATION": "1",
-        "GROXPI_WORKERS": "2",
-        "PORT": "8080",
-    })
+    config = load_config(
+        {
+            "PROXPI_INDEX_URL": "http://proxpi.example/simple",
+            "GROXPI_INDEX_TTL": "60",
+            "PROXPI_INDEX_TTL": "999",
+            "PROXPI_CACHE_DIR": "/srv/cache",
+            "GROXPI_EXTRA_INDEX_URLS": "http://a.example/simple/, http://b.example/s/",
+            "PROXPI_EXTRA_INDEX_TTLS": "10,20",
+            "PROXPI_DISABLE_INDEX_SSL_VERIFICATION": "1",
+            "GROXPI_WORKERS": "2",
+            "PORT": "8080",
+        }
+    )
     assert config.index.url == URL("http://proxpi.example/simple/")  # slash added
     assert config.index.ttl == 60  # GROXPI_ wins over PROXPI_
     assert config.cache_dir == Path("/srv/cache")
     assert [(str(u.url), u.ttl) for u in config.upstreams[1:]] == [
-        ("http://a.example/simple/", 10.0), ("http://b.example/s/", 20.0)]
+        ("http://a.example/simple/", 10.0),
+        ("http://b.example/s/", 20.0),
+    ]
     assert not config.verify_ssl
     assert config.workers == 2 and config.port == 8080
 
@@ -58,13 +68,17 @@ def test_groxpi_values_and_proxpi_fallback() -> None:
         ({"GROXPI_INDEX_TTL": "-1"}, "GROXPI_INDEX_TTL:"),
         ({"GROXPI_INDEX_URL": "ftp://x/"}, "GROXPI_INDEX_URL:"),
         ({"GROXPI_EXTRA_INDEX_URLS": "nope"}, "GROXPI_EXTRA_INDEX_URLS:"),
-        ({"GROXPI_EXTRA_INDEX_URLS": "http://a/", "GROXPI_EXTRA_INDEX_TTLS": "1,2"},
-         "GROXPI_EXTRA_INDEX_TTLS:"),
+        (
+            {"GROXPI_EXTRA_INDEX_URLS": "http://a/", "GROXPI_EXTRA_INDEX_TTLS": "1,2"},
+            "GROXPI_EXTRA_INDEX_TTLS:",
+        ),
         ({"GROXPI_STORAGE_TYPE": "ftp"}, "GROXPI_STORAGE_TYPE:"),
         ({"GROXPI_STORAGE_TYPE": "s3"}, "GROXPI_S3_BUCKET:"),
         ({"GROXPI_LOGGING_LEVEL": "LOUD"}, "GROXPI_LOGGING_LEVEL:"),
-        ({"GROXPI_S3_USE_SSL": "maybe", "GROXPI_STORAGE_TYPE": "s3", "GROXPI_S3_BUCKET": "b"},
-         "GROXPI_S3_USE_SSL:"),
+        (
+            {"GROXPI_S3_USE_SSL": "maybe", "GROXPI_STORAGE_TYPE": "s3", "GROXPI_S3_BUCKET": "b"},
+            "GROXPI_S3_USE_SSL:",
+        ),
         ({"GROXPI_WORKERS": "0"}, "GROXPI_WORKERS:"),
         ({"GROXPI_DOWNLOAD_TIMEOUT": "soon"}, "GROXPI_DOWNLOAD_TIMEOUT:"),
     ],
@@ -77,11 +91,17 @@ def test_invalid_values_name_the_variable(env: dict[str, str], message: str) -> 
 
 
 def test_s3_settings() -> None:
-    config = load_config({
-        "GROXPI_STORAGE_TYPE": "S3", "GROXPI_S3_BUCKET": "wheels", "AWS_REGION": "eu-west-1",
-        "AWS_ENDPOINT_URL": "http://127.0.0.1:9000", "GROXPI_S3_USE_SSL": "false",
-        "GROXPI_S3_FORCE_PATH_STYLE": "true", "GROXPI_S3_PREFIX": "/cache/",
-    })
+    config = load_config(
+        {
+            "GROXPI_STORAGE_TYPE": "S3",
+            "GROXPI_S3_BUCKET": "wheels",
+            "AWS_REGION": "eu-west-1",
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:9000",
+            "GROXPI_S3_USE_SSL": "false",
+            "GROXPI_S3_FORCE_PATH_STYLE": "true",
+            "GROXPI_S3_PREFIX": "/cache/",
+        }
+    )
     assert config.s3 is not None
     assert config.s3.bucket == "wheels" and config.s3.prefix == "cache"
     assert config.s3.region == "eu-west-1"

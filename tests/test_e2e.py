@@ -22,16 +22,27 @@ def make_venv(path: Path, with_pip: bool) -> Path:
     if with_pip:
         subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
     else:
-        subprocess.run([UV, "venv", "--quiet", "--python", sys.executable, str(path)],
-                       check=True)
+        subprocess.run([UV, "venv", "--quiet", "--python", sys.executable, str(path)], check=True)
     return path / "bin" / "python"
 
 
 def pip_install(python: Path, index: str, *packages: str) -> str:
     result = subprocess.run(
-        [str(python), "-m", "pip", "install", "--isolated", "--no-cache-dir",
-         "--disable-pip-version-check", "--index-url", index, *packages],
-        capture_output=True, text=True, timeout=120,
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--isolated",
+            "--no-cache-dir",
+            "--disable-pip-version-check",
+            "--index-url",
+            index,
+            *packages,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
@@ -39,9 +50,20 @@ def pip_install(python: Path, index: str, *packages: str) -> str:
 
 def uv_install(python: Path, index: str, *packages: str) -> str:
     result = subprocess.run(
-        [UV, "pip", "install", "--no-cache", "--python", str(python), "--index-url", index,
-         *packages],
-        capture_output=True, text=True, timeout=120,
+        [
+            UV,
+            "pip",
+            "install",
+            "--no-cache",
+            "--python",
+            str(python),
+            "--index-url",
+            index,
+            *packages,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stderr
@@ -49,8 +71,9 @@ def uv_install(python: Path, index: str, *packages: str) -> str:
 
 def installed_version(python: Path, package: str) -> str:
     code = f"import importlib.metadata as m; print(m.version({package!r}))"
-    return subprocess.run([str(python), "-c", code], capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return subprocess.run(
+        [str(python), "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 @pytest.mark.slow
@@ -130,9 +153,11 @@ def test_hundred_concurrent_requests_make_one_upstream_request(
         files = list(pool.map(lambda _: fetch(url), range(100)))
     assert all(body == sdist.data for _, body in files)
     assert fake_index.file_requests(sdist.filename) == 1
-    print(f"\n100 concurrent page requests -> {fake_index.index_requests('/simple/gamma/')} "
-          f"upstream request; 100 concurrent file requests -> "
-          f"{fake_index.file_requests(sdist.filename)} upstream request")
+    print(
+        f"\n100 concurrent page requests -> {fake_index.index_requests('/simple/gamma/')} "
+        f"upstream request; 100 concurrent file requests -> "
+        f"{fake_index.file_requests(sdist.filename)} upstream request"
+    )
 
 
 def test_sigterm_exits_zero(groxpi_server: GroxpiFactory) -> None:

@@ -5,8 +5,10 @@ from groxpi.negotiate import choose_coding, choose_media
 JSON = ("json", "application/vnd.pypi.simple.v1+json")
 V1HTML = ("html", "application/vnd.pypi.simple.v1+html")
 HTML = ("html", "text/html")
-PIP = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, "
-       "text/html; q=0.01")
+PIP = (
+    "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, "
+    "text/html; q=0.01"
+)
 
 
 @pytest.mark.parametrize(
@@ -43,9 +45,16 @@ def test_format_query_wins_over_accept() -> None:
 
 @pytest.mark.parametrize(
     ("header", "coding"),
-    [(None, "identity"), ("gzip, deflate, br", "gzip"), ("deflate", "deflate"),
-     ("gzip;q=0, deflate", "deflate"), ("br", "identity"), ("*", "gzip"),
-     ("*;q=0", "identity"), ("GZIP", "gzip")],
+    [
+        (None, "identity"),
+        ("gzip, deflate, br", "gzip"),
+        ("deflate", "deflate"),
+        ("gzip;q=0, deflate", "deflate"),
+        ("br", "identity"),
+        ("*", "gzip"),
+        ("*;q=0", "identity"),
+        ("GZIP", "gzip"),
+    ],
 )
 def test_choose_coding(header: str | None, coding: str) -> None:
     assert choose_coding(header) == coding

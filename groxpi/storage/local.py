@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 from collections.abc import AsyncIterator
@@ -11,6 +12,7 @@ from pathlib import Path
 from .base import StorageError, StoredObject
 
 _CHUNK = 256 * 1024
+StoredObjects = list[StoredObject]
 # Every stored file ends in this suffix, so no stored file is ever the ``<name>.gz``
 # sibling that aiohttp's FileResponse would serve gzip-encoded in its place.
 SUFFIX = ".dist"
@@ -75,6 +77,9 @@ class LocalStorage:
         return None
 
     async def put(self, key: str, source: Path, sha256: str | None) -> StoredObject:
+        return await asyncio.to_thread(self._put, key, source, sha256)
+
+    def _put(self, key: str, source: Path, sha256: str | None) -> StoredObject:
         target = self._path(key)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -88,16 +93,14 @@ class LocalStorage:
     async def delete(self, key: str) -> None:
         path = self._path(key)
         path.unlink(missing_ok=True)
-        try:
+        with contextlib.suppress(OSError):
             path.parent.rmdir()
-        except OSError:
-            pass
 
-    async def list(self) -> list[StoredObject]:
+    async def list(self) -> StoredObjects:
         return await asyncio.to_thread(self._scan)
 
-    def _scan(self) -> list[StoredObject]:
-        found = []
+    def _scan(self) -> StoredObjects:
+        found: StoredObjects = []
         for shard in _subdirs(self.root):
             for project in _subdirs(shard):
                 for entry in os.scandir(project):

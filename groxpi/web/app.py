@@ -56,8 +56,7 @@ def build_services(config: Config) -> Services:
     storage = create_storage(config)
     index = IndexCache(client, config.upstreams, negative_ttl=config.negative_ttl)
     file_cache = FileCache(storage, client, config.cache_dir / "spool", config.cache_size)
-    return Services(config=config, client=client, index=index, files=file_cache,
-                    storage=storage)
+    return Services(config=config, client=client, index=index, files=file_cache, storage=storage)
 
 
 def create_app(config: Config) -> web.Application:

@@ -100,8 +100,9 @@ async def _serve_stored(
     path = storage.local_path(stored.key)
     if path is not None:
         services.bytes_served += stored.size
-        return web.FileResponse(path, chunk_size=STREAM_CHUNK,
-                                headers={"Content-Type": OCTET_STREAM})
+        return web.FileResponse(
+            path, chunk_size=STREAM_CHUNK, headers={"Content-Type": OCTET_STREAM}
+        )
     presigned = await storage.presigned_url(stored.key)
     if presigned is not None:
         raise web.HTTPFound(location=presigned)
@@ -114,8 +115,7 @@ async def _stream_stored(
     """Stream an object from a remote store, honouring a single byte range."""
     size = stored.size
     start, length = 0, size
-    response = web.StreamResponse(headers={"Content-Type": OCTET_STREAM,
-                                           "Accept-Ranges": "bytes"})
+    response = web.StreamResponse(headers={"Content-Type": OCTET_STREAM, "Accept-Ranges": "bytes"})
     byte_range = _range_of(request)
     if byte_range is not None:
         start, stop = _resolve_range(byte_range, size)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from unittest import mock
 
 import pytest
@@ -9,7 +10,6 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, make_mocked_request
 
 from groxpi.web.admin import authorize
-
 from tests.support.fake_index import FakeIndex, Release
 from tests.web.conftest import JSON, ClientFactory
 
@@ -18,6 +18,10 @@ async def test_home_page_shows_stats(client: TestClient, fake_index: FakeIndex) 
     await client.get("/simple/alpha/")
     await client.get("/simple/alpha/")
     await (await client.get("/simple/alpha/alpha-1.0-py3-none-any.whl")).read()
+    for _ in range(100):  # the store commits just after the last byte is released
+        if (await (await client.get("/health")).json())["cache"]["files"] == 1:
+            break
+        await asyncio.sleep(0.01)
     response = await client.get("/")
     assert response.status == 200
     html = await response.text()
@@ -46,18 +50,19 @@ async def test_health_reports_unreachable_upstream(make_client: ClientFactory) -
     assert body["upstreams"][0]["reachable"] is False
 
 
-async def test_delete_project_drops_cached_page(client: TestClient,
-                                                fake_index: FakeIndex) -> None:
+async def test_delete_project_drops_cached_page(client: TestClient, fake_index: FakeIndex) -> None:
     await client.get("/simple/alpha/")
     fake_index.add_project("alpha", [Release("2.0")])
     page = await (await client.get("/simple/alpha/", headers={"Accept": JSON})).json(
-        content_type=None)
+        content_type=None
+    )
     assert "2.0" not in page["versions"]  # still the cached page
     dropped = await client.delete("/cache/Alpha")
     assert dropped.status == 200
     assert await dropped.json() == {"project": "alpha", "dropped": True}
     page = await (await client.get("/simple/alpha/", headers={"Accept": JSON})).json(
-        content_type=None)
+        content_type=None
+    )
     assert "2.0" in page["versions"]
     assert (await client.delete("/cache/-bad-")).status == 400
 
@@ -84,7 +89,8 @@ async def test_non_loopback_client_is_forbidden_without_token(client: TestClient
     assert forwarded.status == 200  # forwarded headers are not trusted: the peer is loopback
     transport = mock.Mock()
     transport.get_extra_info.return_value = ("203.0.113.9", 4000)
-    request = make_mocked_request("DELETE", "/cache/list", app=client.server.app,
-                                  transport=transport)
+    request = make_mocked_request(
+        "DELETE", "/cache/list", app=client.server.app, transport=transport
+    )
     with pytest.raises(web.HTTPForbidden):
         authorize(request)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 import aiohttp
@@ -23,8 +24,9 @@ def spool_files(cache: Path) -> list[Path]:
     return list((cache / "spool").glob("*")) if (cache / "spool").exists() else []
 
 
-async def test_file_is_byte_exact_and_cached(client: TestClient, fake_index: FakeIndex,
-                                             tmp_path: Path) -> None:
+async def test_file_is_byte_exact_and_cached(
+    client: TestClient, fake_index: FakeIndex, tmp_path: Path
+) -> None:
     wheel = fake_index.file(WHEEL)
     first = await client.get(f"/simple/alpha/{WHEEL}")
     assert first.status == 200
@@ -38,13 +40,12 @@ async def test_file_is_byte_exact_and_cached(client: TestClient, fake_index: Fak
     assert len(cached_files(tmp_path / "cache")) == 1
 
 
-async def test_sdist_never_gets_content_encoding(client: TestClient,
-                                                 fake_index: FakeIndex) -> None:
+async def test_sdist_never_gets_content_encoding(client: TestClient, fake_index: FakeIndex) -> None:
     sdist = fake_index.file(SDIST)
     for _ in range(2):  # cold (streamed) then warm (sendfile)
-        response = await client.get(f"/simple/gamma/{SDIST}",
-                                    headers={"Accept-Encoding": "gzip, br"},
-                                    auto_decompress=False)
+        response = await client.get(
+            f"/simple/gamma/{SDIST}", headers={"Accept-Encoding": "gzip, br"}, auto_decompress=False
+        )
         assert "Content-Encoding" not in response.headers
         assert await response.read() == sdist.data
 
@@ -57,8 +58,9 @@ async def test_metadata_file(client: TestClient, fake_index: FakeIndex) -> None:
     assert (await client.get(f"/simple/gamma/{SDIST}.metadata")).status == 404
 
 
-async def test_unlisted_files_are_404_without_upstream_request(client: TestClient,
-                                                               fake_index: FakeIndex) -> None:
+async def test_unlisted_files_are_404_without_upstream_request(
+    client: TestClient, fake_index: FakeIndex
+) -> None:
     await client.get("/simple/alpha/")
     fake_index.reset_counts()
     for path in (
@@ -77,12 +79,12 @@ async def test_unlisted_files_are_404_without_upstream_request(client: TestClien
     assert fake_index.index_requests() == 0
 
 
-async def test_concurrent_cold_requests_share_one_download(client: TestClient,
-                                                           fake_index: FakeIndex) -> None:
+async def test_concurrent_cold_requests_share_one_download(
+    client: TestClient, fake_index: FakeIndex
+) -> None:
     wheel = fake_index.file(WHEEL)
     fake_index.set_fault(WHEEL, Fault.slow(200, 0.02))
-    bodies = await asyncio.gather(
-        *(_read(client, f"/simple/alpha/{WHEEL}") for _ in range(100)))
+    bodies = await asyncio.gather(*(_read(client, f"/simple/alpha/{WHEEL}") for _ in range(100)))
     assert all(body == wheel.data for body in bodies)
     assert fake_index.file_requests(WHEEL) == 1
 
@@ -112,20 +114,18 @@ async def test_wrong_hash_is_not_cached_and_client_transfer_fails(
     assert fake_index.file_requests(WHEEL) == 2
 
 
-async def test_cut_download_is_not_cached(client: TestClient, fake_index: FakeIndex,
-                                          tmp_path: Path) -> None:
+async def test_cut_download_is_not_cached(
+    client: TestClient, fake_index: FakeIndex, tmp_path: Path
+) -> None:
     fake_index.set_fault(SDIST, Fault.cut(100, times=1))
     response = await client.get(f"/simple/gamma/{SDIST}")
     body = b""
-    try:
+    with contextlib.suppress(aiohttp.ClientPayloadError):
         body = await response.read()
-    except aiohttp.ClientPayloadError:
-        pass
     assert body != fake_index.file(SDIST).data
     await asyncio.sleep(0.05)
     assert cached_files(tmp_path / "cache") == [] and spool_files(tmp_path / "cache") == []
-    assert await (await client.get(f"/simple/gamma/{SDIST}")).read() == fake_index.file(
-        SDIST).data
+    assert await (await client.get(f"/simple/gamma/{SDIST}")).read() == fake_index.file(SDIST).data
 
 
 async def test_upstream_file_error_is_502(client: TestClient, fake_index: FakeIndex) -> None:
@@ -149,8 +149,9 @@ async def test_slow_upstream_redirects_but_keeps_downloading(
     assert fake_index.file_requests(WHEEL) == 1
 
 
-async def test_download_timeout_zero_waits(make_client: ClientFactory,
-                                           fake_index: FakeIndex) -> None:
+async def test_download_timeout_zero_waits(
+    make_client: ClientFactory, fake_index: FakeIndex
+) -> None:
     client = await make_client(GROXPI_DOWNLOAD_TIMEOUT=0)
     fake_index.set_fault(WHEEL, Fault.delay(0.3, times=1))
     response = await client.get(f"/simple/alpha/{WHEEL}", allow_redirects=False)
@@ -158,8 +159,9 @@ async def test_download_timeout_zero_waits(make_client: ClientFactory,
     assert await response.read() == fake_index.file(WHEEL).data
 
 
-async def test_client_hangup_does_not_cancel_download(client: TestClient,
-                                                      fake_index: FakeIndex) -> None:
+async def test_client_hangup_does_not_cancel_download(
+    client: TestClient, fake_index: FakeIndex
+) -> None:
     fake_index.set_fault(SDIST, Fault.slow(64, 0.01))
     response = await client.get(f"/simple/gamma/{SDIST}")
     await response.content.read(10)
@@ -191,8 +193,9 @@ async def test_head_on_cold_and_warm_file(client: TestClient, fake_index: FakeIn
         assert int(response.headers["Content-Length"]) == size
 
 
-async def test_lru_evicts_past_cache_size(make_client: ClientFactory, fake_index: FakeIndex,
-                                          tmp_path: Path) -> None:
+async def test_lru_evicts_past_cache_size(
+    make_client: ClientFactory, fake_index: FakeIndex, tmp_path: Path
+) -> None:
     alpha, beta = fake_index.file(WHEEL), fake_index.file("beta-1.0-py3-none-any.whl")
     client = await make_client(GROXPI_CACHE_SIZE=alpha.size + beta.size - 1)
     await _read(client, f"/simple/alpha/{WHEEL}")

@@ -14,8 +14,9 @@ from tests.web.conftest import JSON, ClientFactory
 PIP_ACCEPT = f"{JSON}, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
 
 
-async def test_json_page_keeps_pep_691_700_fields(client: TestClient, fake_index: FakeIndex
-                                                  ) -> None:
+async def test_json_page_keeps_pep_691_700_fields(
+    client: TestClient, fake_index: FakeIndex
+) -> None:
     response = await client.get("/simple/beta/", headers={"Accept": PIP_ACCEPT})
     assert response.status == 200
     assert response.headers["Content-Type"] == JSON
@@ -54,43 +55,54 @@ async def test_html_page_attributes(client: TestClient, fake_index: FakeIndex) -
 
 
 async def test_media_types_and_406(client: TestClient) -> None:
-    v1html = await client.get("/simple/alpha/",
-                              headers={"Accept": "application/vnd.pypi.simple.v1+html"})
+    v1html = await client.get(
+        "/simple/alpha/", headers={"Accept": "application/vnd.pypi.simple.v1+html"}
+    )
     assert v1html.headers["Content-Type"] == "application/vnd.pypi.simple.v1+html"
     star = await client.get("/simple/alpha/", headers={"Accept": "*/*"})
     assert star.headers["Content-Type"].startswith("text/html")
-    latest = await client.get("/simple/alpha/",
-                              headers={"Accept": "application/vnd.pypi.simple.latest+json"})
+    latest = await client.get(
+        "/simple/alpha/", headers={"Accept": "application/vnd.pypi.simple.latest+json"}
+    )
     assert latest.headers["Content-Type"] == JSON
-    query = await client.get("/simple/alpha/", params={"format": JSON},
-                             headers={"Accept": "text/html"})
+    query = await client.get(
+        "/simple/alpha/", params={"format": JSON}, headers={"Accept": "text/html"}
+    )
     assert query.headers["Content-Type"] == JSON
     refused = await client.get("/simple/alpha/", headers={"Accept": "application/json"})
     assert refused.status == 406
 
 
 async def test_gzip_deflate_and_etag(client: TestClient) -> None:
-    plain = await client.get("/simple/beta/", headers={"Accept": JSON,
-                                                       "Accept-Encoding": "identity"})
+    plain = await client.get(
+        "/simple/beta/", headers={"Accept": JSON, "Accept-Encoding": "identity"}
+    )
     body = await plain.read()
     assert "Content-Encoding" not in plain.headers
-    gz = await client.get("/simple/beta/", headers={"Accept": JSON, "Accept-Encoding": "gzip"},
-                          auto_decompress=False)
+    gz = await client.get(
+        "/simple/beta/", headers={"Accept": JSON, "Accept-Encoding": "gzip"}, auto_decompress=False
+    )
     assert gz.headers["Content-Encoding"] == "gzip"
     assert gzip.decompress(await gz.read()) == body
-    df = await client.get("/simple/beta/", headers={"Accept": JSON,
-                                                    "Accept-Encoding": "deflate"},
-                          auto_decompress=False)
+    df = await client.get(
+        "/simple/beta/",
+        headers={"Accept": JSON, "Accept-Encoding": "deflate"},
+        auto_decompress=False,
+    )
     assert zlib.decompress(await df.read()) == body
     etag = plain.headers["ETag"]
     assert etag != gz.headers["ETag"]
-    cached = await client.get("/simple/beta/", headers={
-        "Accept": JSON, "Accept-Encoding": "identity", "If-None-Match": f'"x", {etag}'})
+    cached = await client.get(
+        "/simple/beta/",
+        headers={"Accept": JSON, "Accept-Encoding": "identity", "If-None-Match": f'"x", {etag}'},
+    )
     assert cached.status == 304
     assert await cached.read() == b""
     assert cached.headers["ETag"] == etag
-    stale = await client.get("/simple/beta/", headers={
-        "Accept": JSON, "Accept-Encoding": "identity", "If-None-Match": '"other"'})
+    stale = await client.get(
+        "/simple/beta/",
+        headers={"Accept": JSON, "Accept-Encoding": "identity", "If-None-Match": '"other"'},
+    )
     assert stale.status == 200
 
 
@@ -99,8 +111,9 @@ async def test_redirects_to_normalized_name(client: TestClient) -> None:
         response = await client.get(path, allow_redirects=False)
         assert response.status == 301, path
         assert response.headers["Location"].startswith("/simple/zeta-pkg/")
-    assert (await client.get("/simple/ZETA-PKG/?format=text/html", allow_redirects=False)
-            ).headers["Location"] == "/simple/zeta-pkg/?format=text/html"
+    assert (await client.get("/simple/ZETA-PKG/?format=text/html", allow_redirects=False)).headers[
+        "Location"
+    ] == "/simple/zeta-pkg/?format=text/html"
     followed = await client.get("/simple/Zeta_Pkg/")
     assert followed.status == 200
     assert (await client.get("/simple", allow_redirects=False)).headers["Location"] == "/simple/"
@@ -125,14 +138,14 @@ async def test_head_works_like_get(client: TestClient) -> None:
 async def test_project_list(client: TestClient, fake_index: FakeIndex) -> None:
     html = await (await client.get("/simple/")).text()
     assert '<a href="zeta-pkg/">Zeta_Pkg</a>' in html
-    page = await (await client.get("/simple/", headers={"Accept": JSON})).json(
-        content_type=None)
+    page = await (await client.get("/simple/", headers={"Accept": JSON})).json(content_type=None)
     names = {p["name"] for p in page["projects"]}
     assert {"alpha", "beta", "gamma", "delta", "Zeta_Pkg"} <= names
 
 
-async def test_index_ttl_caches_then_refreshes(make_client: ClientFactory,
-                                               fake_index: FakeIndex) -> None:
+async def test_index_ttl_caches_then_refreshes(
+    make_client: ClientFactory, fake_index: FakeIndex
+) -> None:
     client = await make_client(GROXPI_INDEX_TTL=1)
     await client.get("/simple/alpha/")
     await client.get("/simple/alpha/", headers={"Accept": JSON})
@@ -140,7 +153,8 @@ async def test_index_ttl_caches_then_refreshes(make_client: ClientFactory,
     fake_index.add_project("alpha", [Release("1.1")])
     await asyncio.sleep(1.1)
     page = await (await client.get("/simple/alpha/", headers={"Accept": JSON})).json(
-        content_type=None)
+        content_type=None
+    )
     assert "1.1" in page["versions"]
     assert fake_index.index_requests("/simple/alpha/") == 2
 
@@ -149,13 +163,15 @@ async def test_coalesces_concurrent_misses(client: TestClient, fake_index: FakeI
     fake_index.set_fault("gamma", Fault.delay(0.3))
     accepts = [JSON, "text/html"] * 50
     responses = await asyncio.gather(
-        *(client.get("/simple/gamma/", headers={"Accept": a}) for a in accepts))
+        *(client.get("/simple/gamma/", headers={"Accept": a}) for a in accepts)
+    )
     assert [r.status for r in responses] == [200] * 100
     assert fake_index.index_requests("/simple/gamma/") == 1
 
 
-async def test_upstream_failure_is_a_short_5xx(make_client: ClientFactory,
-                                               fake_index: FakeIndex) -> None:
+async def test_upstream_failure_is_a_short_5xx(
+    make_client: ClientFactory, fake_index: FakeIndex
+) -> None:
     client = await make_client(GROXPI_READ_TIMEOUT=0.5)
     fake_index.set_fault("alpha", Fault.status(500))
     response = await client.get("/simple/alpha/")
@@ -170,8 +186,9 @@ async def test_upstream_failure_is_a_short_5xx(make_client: ClientFactory,
     assert (await client.get("/simple/alpha/")).status == 200  # failures are not cached
 
 
-async def test_stale_page_served_when_refresh_fails(make_client: ClientFactory,
-                                                    fake_index: FakeIndex) -> None:
+async def test_stale_page_served_when_refresh_fails(
+    make_client: ClientFactory, fake_index: FakeIndex
+) -> None:
     client = await make_client(GROXPI_INDEX_TTL=0.2)
     first = await (await client.get("/simple/alpha/")).text()
     fake_index.set_fault("alpha", Fault.status(503))
@@ -185,8 +202,9 @@ async def test_stale_page_served_when_refresh_fails(make_client: ClientFactory,
     assert fake_index.index_requests("/simple/alpha/") == before
 
 
-async def test_not_found_is_cached_briefly(make_client: ClientFactory,
-                                           fake_index: FakeIndex) -> None:
+async def test_not_found_is_cached_briefly(
+    make_client: ClientFactory, fake_index: FakeIndex
+) -> None:
     client = await make_client(GROXPI_NEGATIVE_TTL=30)
     for _ in range(5):
         assert (await client.get("/simple/missing-project/")).status == 404
@@ -198,7 +216,8 @@ async def test_html_only_upstream(tmp_path, make_client: ClientFactory) -> None:
         html_index.add_default_projects()
         client = await make_client(GROXPI_INDEX_URL=html_index.index_url)
         page = await (await client.get("/simple/delta/", headers={"Accept": JSON})).json(
-            content_type=None)
+            content_type=None
+        )
         delta = html_index.files("delta")[0]
         assert page["meta"]["api-version"] == "1.0"  # no sizes in HTML
         (file,) = page["files"]
@@ -208,31 +227,41 @@ async def test_html_only_upstream(tmp_path, make_client: ClientFactory) -> None:
         response = await client.get(f"/simple/delta/{delta.filename}")
         assert await response.read() == delta.data
         projects = await (await client.get("/simple/", headers={"Accept": JSON})).json(
-            content_type=None)
+            content_type=None
+        )
         assert "alpha" in {p["name"] for p in projects["projects"]}
 
 
-async def test_extra_index_files_are_merged(tmp_path, make_client: ClientFactory,  # type: ignore[no-untyped-def]
-                                            fake_index: FakeIndex) -> None:
+async def test_extra_index_files_are_merged(
+    tmp_path,
+    make_client: ClientFactory,  # type: ignore[no-untyped-def]
+    fake_index: FakeIndex,
+) -> None:
     with FakeIndex(tmp_path / "extra") as extra:
         extra.add_project("alpha", [Release("9.0")])
         extra.add_project("only-extra", [Release("0.5")])
-        client = await make_client(GROXPI_EXTRA_INDEX_URLS=extra.index_url,
-                                   GROXPI_EXTRA_INDEX_TTLS="60")
+        client = await make_client(
+            GROXPI_EXTRA_INDEX_URLS=extra.index_url, GROXPI_EXTRA_INDEX_TTLS="60"
+        )
         page = await (await client.get("/simple/alpha/", headers={"Accept": JSON})).json(
-            content_type=None)
+            content_type=None
+        )
         assert {f["filename"] for f in page["files"]} == {
-            "alpha-1.0-py3-none-any.whl", "alpha-9.0-py3-none-any.whl"}
+            "alpha-1.0-py3-none-any.whl",
+            "alpha-9.0-py3-none-any.whl",
+        }
         wheel = extra.files("alpha")[0]
         assert await (await client.get(f"/simple/alpha/{wheel.filename}")).read() == wheel.data
         assert (await client.get("/simple/only-extra/")).status == 200
 
 
-async def test_quarantined_project_offers_no_files(client: TestClient,
-                                                   fake_index: FakeIndex) -> None:
+async def test_quarantined_project_offers_no_files(
+    client: TestClient, fake_index: FakeIndex
+) -> None:
     fake_index.set_status("gamma", "quarantined")
     page = await (await client.get("/simple/gamma/", headers={"Accept": JSON})).json(
-        content_type=None)
+        content_type=None
+    )
     assert page["files"] == []
     assert page["project-status"]["status"] == "quarantined"
     html = await (await client.get("/simple/gamma/")).text()
