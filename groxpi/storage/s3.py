@@ -9,12 +9,15 @@ web layer can answer 502/503 instead of crashing on a foreign exception.
 from __future__ import annotations
 
 import asyncio
+import io
+import itertools
 import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -27,8 +30,8 @@ from ..config import S3Config
 from .base import StorageError, StoredObject
 
 _CHUNK = 256 * 1024
-# Parts are read into memory one at a time (uploads run sequentially), so this
-# bounds the memory one upload needs; S3 wants parts of at least 5 MiB.
+# Files up to this size go up in one request; larger ones in parts of this size,
+# each held in memory while it is sent (S3 wants parts of at least 5 MiB).
 _PART_SIZE = 8 * 1024 * 1024
 _MAX_PARTS = 10_000
 _PRESIGN_EXPIRY = timedelta(hours=1)
@@ -133,7 +136,7 @@ class S3Storage:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 timeout=self._timeout,
-                connector=aiohttp.TCPConnector(limit=64, enable_cleanup_closed=True),
+                connector=aiohttp.TCPConnector(limit=64),
             )
             self._client.set_session(self._session)
         return self._client
@@ -261,23 +264,47 @@ class S3Storage:
         try:
             with self._translate("upload", key), source.open("rb") as handle:
                 size = os.fstat(handle.fileno()).st_size
-                # One part for small files (streamed from disk by aiohttp);
-                # sequential parts otherwise, as parallel parts are all read
-                # into memory before they are sent.
-                part_size = size if size <= _PART_SIZE else max(_PART_SIZE, -(-size // _MAX_PARTS))
-                await self._minio().put_object(
-                    self.bucket,
-                    self._name(key),
-                    handle,
-                    size,
-                    metadata=metadata,
-                    part_size=part_size,
-                    num_parallel_uploads=1,
-                )
+                if size <= _PART_SIZE:
+                    # One request; aiohttp streams the body from the file.
+                    await self._minio().put_object(
+                        self.bucket,
+                        self._name(key),
+                        handle,
+                        size,
+                        metadata=metadata,
+                        part_size=size,  # equal to the length: a plain PUT of the handle
+                    )
+                else:
+                    part_size = max(_PART_SIZE, -(-size // _MAX_PARTS))
+                    await self._put_parts(key, handle, part_size, metadata)
         finally:
             with suppress(FileNotFoundError):
                 os.unlink(source)
         return StoredObject(key, size, sha256, time.time())
+
+    async def _put_parts(
+        self, key: str, handle: BinaryIO, part_size: int, metadata: DictType | None
+    ) -> None:
+        """Multipart upload, one part in memory at a time, read off the loop.
+
+        (``put_object`` would read every part into memory up front when parallel,
+        and hands aiohttp raw bytes, which it warns may block the loop.)
+        """
+        uploader = self._minio().multipart_uploader(self.bucket, self._name(key), metadata=metadata)
+        started = False
+        try:
+            for number in itertools.count(1):
+                part = await asyncio.to_thread(handle.read, part_size)
+                if not part:
+                    break
+                await uploader.upload_part(io.BytesIO(part), number)
+                started = True
+            await uploader.complete()
+        except BaseException:
+            if started:  # leave no orphaned parts behind (a failed part aborts itself)
+                with suppress(*_CLIENT_ERRORS):
+                    await uploader.abort()  # type: ignore[no-untyped-call]
+            raise
 
     async def delete(self, key: str) -> None:
         with self._translate("delete", key):
