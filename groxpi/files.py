@@ -175,6 +175,10 @@ class FileCache:
             await asyncio.wait(self._tasks)
         shutil.rmtree(self.spool, ignore_errors=True)
 
+    @property
+    def active_downloads(self) -> int:
+        return len(self._downloads)
+
     async def lookup(self, key: str) -> StoredObject | None:
         """The stored object, counting a hit; None (a miss) when it must be fetched."""
         if key in self._downloads:

@@ -74,7 +74,11 @@ async def health(request: web.Request) -> web.Response:
                 {"url": str(up.url), "reachable": ok}
                 for up, ok in zip(upstreams, reachable, strict=True)
             ],
-            "cache": {"files": len(services.files.lru), "bytes": services.files.lru.total},
+            "cache": {
+                "files": len(services.files.lru),
+                "bytes": services.files.lru.total,
+                "downloads": services.files.active_downloads,
+            },
         }
     )
 

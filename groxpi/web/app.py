@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -16,14 +16,11 @@ from ..files import FileCache
 from ..index import IndexCache
 from ..storage import StorageError, create_storage
 from ..upstream import Reachability, UpstreamClient
-from . import admin, files, simple
+from . import admin, files, metrics, simple
+from .app_types import Handler
 from .state import SERVICES, Services
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-MAX_LINE = 8190
-MAX_FIELD = 8190
 
 
 def _plain(status: int, message: str) -> web.Response:
@@ -69,6 +66,7 @@ def create_app(config: Config) -> web.Application:
         loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
         autoescape=True,
     )
+    metrics.setup(app)
     admin.add_routes(app)
     simple.add_routes(app)
     files.add_routes(app)

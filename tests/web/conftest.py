@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -39,3 +40,12 @@ def make_client(
 @pytest.fixture
 async def client(make_client: ClientFactory) -> TestClient:
     return await make_client()
+
+
+async def wait_idle(client: TestClient) -> None:
+    """Wait until no download is in flight (files are committed just after the last byte)."""
+    for _ in range(200):
+        if (await (await client.get("/health")).json())["cache"]["downloads"] == 0:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("downloads still running after 2 s")

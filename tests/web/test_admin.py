@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from unittest import mock
 
 import pytest
@@ -11,17 +10,14 @@ from aiohttp.test_utils import TestClient, make_mocked_request
 
 from groxpi.web.admin import authorize
 from tests.support.fake_index import FakeIndex, Release
-from tests.web.conftest import JSON, ClientFactory
+from tests.web.conftest import JSON, ClientFactory, wait_idle
 
 
 async def test_home_page_shows_stats(client: TestClient, fake_index: FakeIndex) -> None:
     await client.get("/simple/alpha/")
     await client.get("/simple/alpha/")
     await (await client.get("/simple/alpha/alpha-1.0-py3-none-any.whl")).read()
-    for _ in range(100):  # the store commits just after the last byte is released
-        if (await (await client.get("/health")).json())["cache"]["files"] == 1:
-            break
-        await asyncio.sleep(0.01)
+    await wait_idle(client)
     response = await client.get("/")
     assert response.status == 200
     html = await response.text()

@@ -10,7 +10,7 @@ import aiohttp
 from aiohttp.test_utils import TestClient
 
 from tests.support.fake_index import FakeIndex, Fault
-from tests.web.conftest import ClientFactory
+from tests.web.conftest import ClientFactory, wait_idle
 
 WHEEL = "alpha-1.0-py3-none-any.whl"
 SDIST = "gamma-0.1.tar.gz"
@@ -37,6 +37,7 @@ async def test_file_is_byte_exact_and_cached(
     assert await second.read() == wheel.data
     assert "Content-Encoding" not in second.headers
     assert fake_index.file_requests(WHEEL) == 1
+    await wait_idle(client)
     assert len(cached_files(tmp_path / "cache")) == 1
 
 
@@ -106,7 +107,7 @@ async def test_wrong_hash_is_not_cached_and_client_transfer_fails(
         pass
     else:  # the bytes arrived, but the transfer must not have ended cleanly
         raise AssertionError("a corrupt file was delivered as a complete response")
-    await asyncio.sleep(0.05)
+    await wait_idle(client)
     assert cached_files(tmp_path / "cache") == []
     assert spool_files(tmp_path / "cache") == []
     good = await client.get(f"/simple/alpha/{WHEEL}")
@@ -123,7 +124,7 @@ async def test_cut_download_is_not_cached(
     with contextlib.suppress(aiohttp.ClientPayloadError):
         body = await response.read()
     assert body != fake_index.file(SDIST).data
-    await asyncio.sleep(0.05)
+    await wait_idle(client)
     assert cached_files(tmp_path / "cache") == [] and spool_files(tmp_path / "cache") == []
     assert await (await client.get(f"/simple/gamma/{SDIST}")).read() == fake_index.file(SDIST).data
 
@@ -143,7 +144,7 @@ async def test_slow_upstream_redirects_but_keeps_downloading(
     response = await client.get(f"/simple/alpha/{WHEEL}", allow_redirects=False)
     assert response.status == 302
     assert response.headers["Location"] == fake_index.file_url(WHEEL)
-    await asyncio.sleep(0.7)
+    await wait_idle(client)
     cached = await client.get(f"/simple/alpha/{WHEEL}")
     assert await cached.read() == fake_index.file(WHEEL).data
     assert fake_index.file_requests(WHEEL) == 1
@@ -200,6 +201,7 @@ async def test_lru_evicts_past_cache_size(
     client = await make_client(GROXPI_CACHE_SIZE=alpha.size + beta.size - 1)
     await _read(client, f"/simple/alpha/{WHEEL}")
     await _read(client, f"/simple/beta/{beta.filename}")
+    await wait_idle(client)
     stored = cached_files(tmp_path / "cache")
     assert [p.name for p in stored] == [beta.filename + ".dist"]
     assert await _read(client, f"/simple/alpha/{WHEEL}") == alpha.data

@@ -1,0 +1,102 @@
+"""Prometheus metrics: cheap counters on the request path, formatted only when scraped.
+
+Requests are counted in a plain dict (no label look-ups per request); a custom
+collector turns that and the caches' own statistics into Prometheus text.
+With several workers each process reports its own numbers.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from .app_types import Handler
+from .state import SERVICES, Services
+
+REQUESTS = web.AppKey("request_counts", Counter)
+
+
+@web.middleware
+async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count each request by route and final status."""
+    info = request.match_info
+    route = info.route.resource.canonical if info.route.resource is not None else "unmatched"
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        request.app[REQUESTS][(request.method, route, exc.status)] += 1
+        raise
+    request.app[REQUESTS][(request.method, route, response.status)] += 1
+    return response
+
+
+class GroxpiCollector(Collector):
+    def __init__(self, services: Services, requests: Counter[tuple[str, str, int]]) -> None:
+        self._services = services
+        self._requests = requests
+
+    def collect(self) -> Iterator[Metric]:
+        services = self._services
+        requests = CounterMetricFamily(
+            "groxpi_http_requests",
+            "HTTP requests by route and status",
+            labels=["method", "route", "status"],
+        )
+        for (method, route, status), count in sorted(self._requests.items()):
+            requests.add_metric([method, route, str(status)], count)
+        yield requests
+        cache = CounterMetricFamily(
+            "groxpi_cache_lookups", "Cache lookups", labels=["cache", "result"]
+        )
+        cache.add_metric(["index", "hit"], services.index.stats.hits)
+        cache.add_metric(["index", "miss"], services.index.stats.misses)
+        cache.add_metric(["file", "hit"], services.files.stats.hits)
+        cache.add_metric(["file", "miss"], services.files.stats.misses)
+        yield cache
+        yield CounterMetricFamily(
+            "groxpi_upstream_fetches", "Requests sent upstream", value=services.client.fetches
+        )
+        yield CounterMetricFamily(
+            "groxpi_upstream_errors", "Failed upstream requests", value=services.client.errors
+        )
+        yield CounterMetricFamily(
+            "groxpi_stale_pages_served",
+            "Pages served stale because a refresh failed",
+            value=services.index.stats.stale_served,
+        )
+        yield CounterMetricFamily(
+            "groxpi_file_evictions",
+            "Files evicted to stay in size",
+            value=services.files.stats.evictions,
+        )
+        yield CounterMetricFamily(
+            "groxpi_bytes_served", "File bytes sent to clients", value=services.bytes_served
+        )
+        yield GaugeMetricFamily(
+            "groxpi_cache_bytes", "Bytes in the file cache", value=services.files.lru.total
+        )
+        yield GaugeMetricFamily(
+            "groxpi_cache_limit_bytes", "File cache size limit", value=services.files.lru.limit
+        )
+        yield GaugeMetricFamily(
+            "groxpi_cache_files", "Files in the file cache", value=len(services.files.lru)
+        )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(GroxpiCollector(request.app[SERVICES], request.app[REQUESTS]))
+    return web.Response(
+        body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )
+
+
+def setup(app: web.Application) -> None:
+    app[REQUESTS] = Counter()
+    app.middlewares.insert(0, count_requests)  # outermost: sees final statuses
+    app.router.add_get("/metrics", metrics)
