@@ -200,6 +200,7 @@ async def test_lru_evicts_past_cache_size(
     alpha, beta = fake_index.file(WHEEL), fake_index.file("beta-1.0-py3-none-any.whl")
     client = await make_client(GROXPI_CACHE_SIZE=alpha.size + beta.size - 1)
     await _read(client, f"/simple/alpha/{WHEEL}")
+    await wait_idle(client)  # alpha is committed (and so older) before beta
     await _read(client, f"/simple/beta/{beta.filename}")
     await wait_idle(client)
     stored = cached_files(tmp_path / "cache")
