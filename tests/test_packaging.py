@@ -1,0 +1,454 @@
+"""Shipping: the zipapp, the Docker files and the compose files.
+
+The zipapp is built once per session the way the image builds it (``python
+build_zipapp.py`` in a copy of the Docker build context) and run by a bare
+virtualenv's interpreter, which has nothing but the standard library.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from groxpi import __version__
+from tests.support.fake_index import FakeIndex
+from tests.support.server import REPO_ROOT, free_port
+
+DOCKER_DIR = REPO_ROOT / "docker"
+DOCKERFILE = DOCKER_DIR / "Dockerfile"
+COMPOSE_FILES = sorted(DOCKER_DIR.glob("docker-compose*.yml"))
+BUILD_COMMAND = "python build_zipapp.py"
+
+# Compiled modules the zipapp must carry (glob patterns inside site-packages/).
+COMPILED = [
+    "uvloop/loop.*.so",
+    "msgspec/_core.*.so",
+    "yarl/_quoting_c.*.so",
+    "multidict/_multidict.*.so",
+    "frozenlist/_frozenlist.*.so",
+    "propcache/_helpers_c.*.so",
+    "aiohttp/_http_parser.*.so",
+    "aiohttp/_http_writer.*.so",
+]
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+Rule = tuple[bool, re.Pattern[str], str]
+
+
+def _dockerignore_rules() -> list[Rule]:
+    """(exclude?, regex, pattern) per line of .dockerignore, in order (last match wins)."""
+    rules = []
+    for line in (REPO_ROOT / ".dockerignore").read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        negate = line.startswith("!")
+        pattern = line.removeprefix("!").strip("/")
+        regex = ""
+        i = 0
+        while i < len(pattern):
+            if pattern.startswith("**/", i):
+                regex, i = regex + "(?:.*/)?", i + 3
+            elif pattern.startswith("**", i):
+                regex, i = regex + ".*", i + 2
+            elif pattern[i] == "*":
+                regex, i = regex + "[^/]*", i + 1
+            elif pattern[i] == "?":
+                regex, i = regex + "[^/]", i + 1
+            elif pattern[i] == "[":
+                end = pattern.index("]", i)
+                regex, i = regex + pattern[i : end + 1], end + 1
+            else:
+                regex, i = regex + re.escape(pattern[i]), i + 1
+        rules.append((not negate, re.compile(regex + "$"), pattern))
+    return rules
+
+
+def _excluded(rel: str, rules: list[Rule]) -> bool:
+    """Docker's rule: a pattern matching a path or any of its parents applies to it."""
+    parts = rel.split("/")
+    prefixes = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+    excluded = False
+    for exclude, regex, _ in rules:
+        if any(regex.match(p) for p in prefixes):
+            excluded = exclude
+    return excluded
+
+
+def make_docker_context(dest: Path) -> Path:
+    """Copy what ``docker build .`` would send, honouring .dockerignore."""
+    rules = _dockerignore_rules()
+    for dirpath, dirnames, filenames in os.walk(REPO_ROOT):
+        rel_dir = Path(dirpath).relative_to(REPO_ROOT).as_posix()
+        rel_dir = "" if rel_dir == "." else rel_dir + "/"
+        # Skip excluded directories that no "!" rule could re-include anything from.
+        dirnames[:] = [
+            d
+            for d in dirnames
+            if not _excluded(rel_dir + d, rules)
+            or any(not ex and pat.startswith(rel_dir + d) for ex, _, pat in rules)
+        ]
+        for name in filenames:
+            rel = rel_dir + name
+            if not _excluded(rel, rules):
+                target = dest / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(Path(dirpath) / name, target)
+    return dest
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GROXPI_", "PROXPI_", "SHIV_", "PYTHON")) and k != "PORT"
+    }
+    env.update(extra)
+    return env
+
+
+def bare_venv(path: Path) -> Path:
+    """A virtualenv without pip: its interpreter sees only the standard library."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
+    return path / "bin" / "python"
+
+
+def get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def parse_dockerfile() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, with continuation lines joined."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def config_env_names() -> set[str]:
+    source = (REPO_ROOT / "groxpi" / "config.py").read_text()
+    return set(re.findall(r'"((?:GROXPI|AWS)_[A-Z0-9_]+|PORT)"', source))
+
+
+def load_compose(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+# -- fixtures ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def built_pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Build the zipapp once, from a copy of the Docker build context."""
+    context = make_docker_context(tmp_path_factory.mktemp("docker-context"))
+    proc = subprocess.run(
+        [sys.executable, *BUILD_COMMAND.split()[1:]],
+        cwd=context,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout
+    pyz = context / "dist" / "groxpi.pyz"
+    assert pyz.is_file(), proc.stdout
+    return pyz
+
+
+@pytest.fixture
+def pyz_setup(built_pyz: Path, tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
+    """(bare interpreter, a copy of the zipapp, env with a private SHIV_ROOT)."""
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    pyz = Path(shutil.copy2(built_pyz, app_dir / "groxpi.pyz"))
+    python = bare_venv(tmp_path / "bare")
+    env = clean_env(SHIV_ROOT=str(tmp_path / "shiv-root"))
+    return python, pyz, env
+
+
+@pytest.fixture
+def elsewhere(tmp_path: Path) -> Path:
+    """A working directory unrelated to the project or the zipapp."""
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    return cwd
+
+
+# -- zipapp --------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_pyz_carries_compiled_dependencies(built_pyz: Path) -> None:
+    with zipfile.ZipFile(built_pyz) as zf:
+        names = zf.namelist()
+    for pattern in COMPILED:
+        regex = re.compile("site-packages/" + re.escape(pattern).replace(r"\*", "[^/]*") + "$")
+        assert any(regex.match(n) for n in names), f"{pattern} missing from the zipapp"
+    assert "site-packages/groxpi/web/templates/home.html" in names
+    tagged = list(built_pyz.parent.glob(f"groxpi-{__version__}-cp*-*.pyz"))
+    assert len(tagged) == 1
+    tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
+    assert f"-{tag}-" in tagged[0].name
+    assert tagged[0].read_bytes() == built_pyz.read_bytes()
+
+
+@pytest.mark.slow
+def test_pyz_runs_on_bare_interpreter(
+    pyz_setup: tuple[Path, Path, dict[str, str]], elsewhere: Path
+) -> None:
+    python, pyz, env = pyz_setup
+    nothing = subprocess.run(
+        [python, "-c", "import aiohttp"], env=env, cwd=elsewhere, capture_output=True
+    )
+    assert nothing.returncode != 0, "the bare interpreter must not see installed packages"
+
+    version = subprocess.run(
+        [python, str(pyz), "--version"],
+        env=env,
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert version.returncode == 0, version.stderr
+    expected = f"groxpi {__version__} ({platform.python_implementation()} "
+    assert version.stdout.startswith(expected), version.stdout
+    assert f"{platform.python_version()}, {sys.platform})" in version.stdout
+
+    helped = subprocess.run(
+        [python, str(pyz), "--help"], env=env, cwd=elsewhere, capture_output=True, text=True
+    )
+    assert helped.returncode == 0, helped.stderr
+    assert "GROXPI_INDEX_URL" in helped.stdout
+
+    # The compiled speedups load from the unpacked archive, not pure-Python fallbacks.
+    probe = (
+        "import uvloop, msgspec._core, yarl._quoting_c, multidict._multidict, "
+        "frozenlist._frozenlist, propcache._helpers_c, aiohttp._http_parser, sys; "
+        "import aiohttp.http_parser as hp; "
+        "assert hp.HttpRequestParser is hp.HttpRequestParserC; "
+        "print(yarl._quoting_c.__file__)"
+    )
+    compiled = subprocess.run(
+        [python, str(pyz), "-c", probe],
+        env={**env, "SHIV_INTERPRETER": "1"},
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+    )
+    assert compiled.returncode == 0, compiled.stderr
+    assert compiled.stdout.strip().startswith(env["SHIV_ROOT"])
+
+
+class PyzServer:
+    """The zipapp as a server process on 127.0.0.1."""
+
+    def __init__(self, python: Path, pyz: Path, env: dict[str, str], cwd: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = cwd / "groxpi.log"
+        env = {**env, "PORT": str(self.port), "GROXPI_HOST": "127.0.0.1"}
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [python, str(pyz)], env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def wait_healthy(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, "exited early:\n" + self.log.read_text()
+            try:
+                if get(self.url + "/health", timeout=1)[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        pytest.fail("not healthy in time:\n" + self.log.read_text())
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def pyz_server(
+    pyz_setup: tuple[Path, Path, dict[str, str]],
+    fake_index: FakeIndex,
+    tmp_path: Path,
+    elsewhere: Path,
+) -> Iterator[PyzServer]:
+    python, pyz, env = pyz_setup
+    env = {
+        **env,
+        "GROXPI_INDEX_URL": fake_index.index_url,
+        "GROXPI_CACHE_DIR": str(tmp_path / "cache"),
+        "GROXPI_DOWNLOAD_TIMEOUT": "0",
+    }
+    server = PyzServer(python, pyz, env, elsewhere)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.mark.slow
+def test_pyz_serves_pip_install_and_stops_cleanly(
+    pyz_server: PyzServer, fake_index: FakeIndex, tmp_path: Path
+) -> None:
+    pyz_server.wait_healthy()
+    status, body = get(pyz_server.url + "/health")
+    assert status == 200
+    assert b'"status"' in body
+
+    target = bare_venv(tmp_path / "target")
+    install = subprocess.run(
+        [
+            sys.executable, "-m", "pip", "--python", str(target), "install",
+            "--isolated", "--no-cache-dir", "--disable-pip-version-check",
+            "--index-url", pyz_server.url + "/simple/", "alpha",
+        ],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stdout + install.stderr + pyz_server.log.read_text()
+    versions = subprocess.run(
+        [
+            str(target), "-c",
+            "import importlib.metadata as m; print(m.version('alpha'), m.version('beta'))",
+        ],
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert versions.stdout.split() == ["1.0", "1.0"], versions.stderr  # beta 2.0 is yanked
+    assert fake_index.file_requests() >= 2
+
+    started = time.monotonic()
+    pyz_server.proc.send_signal(signal.SIGTERM)
+    try:
+        code = pyz_server.proc.wait(15)
+    except subprocess.TimeoutExpired:
+        pytest.fail("no exit within 15 s of SIGTERM:\n" + pyz_server.log.read_text())
+    assert code == 0, pyz_server.log.read_text()
+    assert time.monotonic() - started < 15
+    cache = tmp_path / "cache"
+    assert not list(cache.rglob("*.part")), "partial files left in the cache"
+    cached = [p.name for p in cache.rglob("*") if p.is_file()]
+    assert any(".whl" in name for name in cached), f"nothing was cached: {cached}"
+
+
+# -- Docker and compose files ----------------------------------------------------
+
+
+def test_dockerfile_builds_the_zipapp_like_the_tests() -> None:
+    instructions = parse_dockerfile()
+    froms = [args for word, args in instructions if word == "FROM"]
+    assert len(froms) >= 2, "multi-stage build expected"
+    assert all(f.split()[0] == "python:3.11-slim" for f in froms)
+    runs = [args for word, args in instructions if word == "RUN"]
+    assert any(re.search(r"(^|&&\s*)python build_zipapp\.py\s*($|&&)", r) for r in runs)
+    assert BUILD_COMMAND == "python build_zipapp.py"
+    cmd = [args for word, args in instructions if word == "CMD"]
+    assert cmd[-1] == '["python", "/app/groxpi.pyz"]'
+
+
+def test_dockerfile_runtime_settings() -> None:
+    instructions = parse_dockerfile()
+    final = instructions[max(i for i, (w, _) in enumerate(instructions) if w == "FROM") :]
+    words = dict(final)  # last value of each instruction in the final stage
+    assert words.get("USER", "root").split(":")[0] not in ("", "root", "0")
+    assert words.get("STOPSIGNAL") == "SIGTERM"
+    assert "EXPOSE" in words and "5000" in words["EXPOSE"].split()
+    assert "/health" in words.get("HEALTHCHECK", "")
+    assert "curl" not in words["HEALTHCHECK"] and "urllib" in words["HEALTHCHECK"]
+    envs = " ".join(args for word, args in final if word == "ENV")
+    assert "GROXPI_CACHE_DIR=/var/cache/groxpi" in envs
+    assert "/var/cache/groxpi" in words.get("VOLUME", "")
+    copies = [args for word, args in final if word == "COPY"]
+    assert copies == ["--from=builder /src/dist/groxpi.pyz /app/groxpi.pyz"]
+
+
+def test_dockerignore_sends_what_the_build_needs(tmp_path: Path) -> None:
+    context = make_docker_context(tmp_path / "context")
+    for needed in ("pyproject.toml", "README.md", "build_zipapp.py", "groxpi/__main__.py"):
+        assert (context / needed).is_file(), needed
+    assert (context / "groxpi/web/templates/home.html").is_file()
+    assert not list(context.rglob("__pycache__"))
+    assert not (context / "tests").exists() and not (context / ".git").exists()
+
+
+@pytest.mark.parametrize("path", COMPOSE_FILES, ids=lambda p: p.name)
+def test_compose_file(path: Path) -> None:
+    data = load_compose(path)
+    services = data["services"]
+    groxpi = services["groxpi"]
+    assert groxpi["build"]["dockerfile"] == "docker/Dockerfile"
+    assert (path.parent / groxpi["build"]["context"] / "docker" / "Dockerfile").resolve() == (
+        DOCKERFILE.resolve()
+    )
+    assert any(str(p).split(":")[-1] == "5000" for p in groxpi["ports"])
+    env = groxpi["environment"]
+    assert env["GROXPI_CACHE_DIR"] == "/var/cache/groxpi"
+    volumes = [str(v) for v in groxpi["volumes"]]
+    named = [v.split(":")[0] for v in volumes if v.endswith(":/var/cache/groxpi")]
+    assert named and named[0] in data["volumes"], volumes
+
+    known = config_env_names()
+    assert {"GROXPI_CACHE_DIR", "AWS_ENDPOINT_URL", "PORT"} <= known  # the grep works
+    for service in services.values():
+        for name in service.get("environment") or {}:
+            if name.startswith(("GROXPI_", "AWS_")) or name == "PORT":
+                assert name in known, f"{path.name}: {name} is not read by groxpi/config.py"
+
+
+def test_compose_minio_wires_s3() -> None:
+    data = load_compose(DOCKER_DIR / "docker-compose.minio.yml")
+    services = data["services"]
+    assert {"groxpi", "minio"} <= set(services)
+    env = services["groxpi"]["environment"]
+    assert env["GROXPI_STORAGE_TYPE"] == "s3"
+    assert env["AWS_ENDPOINT_URL"] == "http://minio:9000"
+    assert env["GROXPI_S3_FORCE_PATH_STYLE"] == "true"
+    assert env["GROXPI_S3_USE_SSL"] == "false"
+    for name in ("GROXPI_S3_BUCKET", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert env.get(name), name
+    one_shot = [
+        name
+        for name, svc in services.items()
+        if "mc mb" in " ".join(map(str, svc.get("command") or []))
+    ]
+    assert len(one_shot) == 1
+    assert services[one_shot[0]]["restart"] == "no"
+    depends = services["groxpi"]["depends_on"]
+    assert depends[one_shot[0]]["condition"] == "service_completed_successfully"
