@@ -46,20 +46,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def serve(config: Config, reuse_port: bool = False) -> None:
+def serve(config: Config, reuse_port: bool = False) -> int:
     """Run one server process until SIGTERM/SIGINT, then shut down gracefully."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - platforms without uvloop
-        asyncio.run(_serve(config, reuse_port))
-    else:
-        uvloop.run(_serve(config, reuse_port))
+        return asyncio.run(_serve(config, reuse_port))
+    return uvloop.run(_serve(config, reuse_port))
 
 
-async def _serve(config: Config, reuse_port: bool) -> None:
+def _worker(config: Config) -> None:
+    sys.exit(serve(config, reuse_port=True))
+
+
+async def _serve(config: Config, reuse_port: bool) -> int:
     """Stop accepting on a signal, let in-flight responses finish (bounded), clean up."""
     from aiohttp import web
 
+    from .storage import StorageError
     from .web.app import create_app
 
     access_log = logging.getLogger("aiohttp.access") if config.access_log else None
@@ -69,7 +73,12 @@ async def _serve(config: Config, reuse_port: bool) -> None:
         handle_signals=False,
         shutdown_timeout=config.shutdown_timeout,
     )
-    await runner.setup()
+    try:
+        await runner.setup()
+    except StorageError as exc:
+        await runner.cleanup()
+        print(f"groxpi: storage unusable: {exc}", file=sys.stderr)
+        return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -81,6 +90,7 @@ async def _serve(config: Config, reuse_port: bool) -> None:
         logging.getLogger("groxpi").info("shutting down")
     finally:
         await runner.cleanup()
+    return 0
 
 
 def _check_port(config: Config) -> None:
@@ -94,7 +104,7 @@ def serve_workers(config: Config) -> int:
     """Several processes accepting on one port (SO_REUSEPORT); signals go to all."""
     context = get_context("fork")
     workers: list[BaseProcess] = [
-        context.Process(target=serve, args=(config, True), name=f"groxpi-worker-{n}")
+        context.Process(target=_worker, args=(config,), name=f"groxpi-worker-{n}")
         for n in range(config.workers)
     ]
 
@@ -146,8 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if config.workers > 1:
         return serve_workers(config)
-    serve(config)
-    return 0
+    return serve(config)
 
 
 if __name__ == "__main__":

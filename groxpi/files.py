@@ -158,7 +158,10 @@ class FileCache:
     async def start(self) -> None:
         """Clear spool leftovers of an earlier run and learn what is already stored."""
         shutil.rmtree(self.spool, ignore_errors=True)
-        self.spool.mkdir(parents=True, exist_ok=True)
+        try:
+            self.spool.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create spool directory {self.spool}: {exc}") from exc
         await self.storage.start()
         stored = await self.storage.list()
         for obj in sorted(stored, key=lambda o: o.last_used):

@@ -1,0 +1,68 @@
+"""The command line: --help, --version, start-up errors, workers, signals."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from groxpi import __version__
+from tests.conftest import GroxpiFactory
+from tests.support.server import _clean_environ, free_port
+
+
+def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "groxpi", *args],
+        env={**_clean_environ(), "GROXPI_HOST": "127.0.0.1", **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_version_and_help() -> None:
+    version = run_cli("--version")
+    assert version.returncode == 0
+    assert version.stdout.startswith(f"groxpi {__version__} (CPython 3.")
+    helped = run_cli("--help")
+    assert helped.returncode == 0
+    assert "GROXPI_INDEX_URL" in helped.stdout and "PROXPI_X" in helped.stdout
+
+
+def test_invalid_config_is_one_line_naming_the_variable() -> None:
+    result = run_cli(GROXPI_CACHE_SIZE="5XB", PORT=str(free_port()))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        'groxpi: invalid configuration: GROXPI_CACHE_SIZE: cannot parse "5XB" as a size'
+    ]
+
+
+def test_unusable_cache_dir_stops_startup(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = run_cli(GROXPI_CACHE_DIR=str(blocker / "cache"), PORT=str(free_port()))
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("groxpi: storage unusable:") and str(blocker) in last
+    assert "Traceback" not in result.stderr
+
+
+def test_port_in_use_is_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli(PORT=str(port))
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(f"groxpi: cannot listen on 127.0.0.1:{port}")
+
+
+def test_two_workers_serve_and_stop_cleanly(groxpi_server: GroxpiFactory) -> None:
+    server = groxpi_server(GROXPI_WORKERS=2)
+    for _ in range(20):  # new connections are spread over both processes
+        with urllib.request.urlopen(f"{server.url}/simple/alpha/", timeout=10) as response:
+            assert response.status == 200
+    assert server.stop() == 0
