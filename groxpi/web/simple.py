@@ -61,9 +61,16 @@ async def project_page(request: web.Request) -> web.StreamResponse:
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/simple/", project_list)
     app.router.add_get("/simple", _to_slash)
+    app.router.add_get("/index/{tail:.*}", _from_proxpi_path)
     app.router.add_get("/simple/{project}/", project_page)
     app.router.add_get("/simple/{project}", project_page)
 
 
 async def _to_slash(request: web.Request) -> web.Response:
     raise web.HTTPMovedPermanently(location="/simple/")
+
+
+async def _from_proxpi_path(request: web.Request) -> web.Response:
+    """proxpi served the index under /index/; keep its users' URLs working."""
+    query = f"?{request.query_string}" if request.query_string else ""
+    raise web.HTTPMovedPermanently(location=f"/simple/{request.match_info['tail']}{query}")

@@ -269,3 +269,10 @@ async def test_quarantined_project_offers_no_files(
     wheel = fake_index.files("gamma")[0]
     assert (await client.get(f"/simple/gamma/{wheel.filename}")).status == 404
     assert fake_index.file_requests() == 0
+
+
+async def test_proxpi_index_paths_redirect(client: TestClient) -> None:
+    response = await client.get("/index/alpha/?format=text/html", allow_redirects=False)
+    assert response.status == 301
+    assert response.headers["Location"] == "/simple/alpha/?format=text/html"
+    assert (await client.get("/index/")).status == 200
