@@ -6,6 +6,7 @@ Nothing from a request reaches a path or an upstream URL without passing here.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from packaging.utils import canonicalize_name
 
@@ -15,6 +16,7 @@ MAX_NAME = 200
 METADATA_SUFFIX = ".metadata"
 
 
+@lru_cache(maxsize=4096)
 def normalize_project(name: str) -> str | None:
     """The PEP 503 normalized name, or None when ``name`` is not a valid project name."""
     if len(name) > MAX_NAME or not _PROJECT_RE.match(name):
