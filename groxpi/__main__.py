@@ -55,7 +55,23 @@ def serve(config: Config, reuse_port: bool = False) -> int:
     return uvloop.run(_serve(config, reuse_port))
 
 
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_early_stop = False
+
+
+def _note_early_stop(signum: int, _frame: object) -> None:
+    """A stop signal that came before the event loop's own handlers were installed."""
+    global _early_stop
+    _early_stop = True
+
+
 def _worker(config: Config) -> None:
+    # Forked with stop signals blocked and the parent's forwarding handler inherited:
+    # replace that handler before unblocking, so an early SIGTERM stops this worker
+    # gracefully instead of running the parent's code here.
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, _note_early_stop)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     sys.exit(serve(config, reuse_port=True))
 
 
@@ -81,8 +97,10 @@ async def _serve(config: Config, reuse_port: bool) -> int:
         return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in _STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
+    if _early_stop:
+        stop.set()
     try:
         site = web.TCPSite(runner, config.host, config.port, reuse_port=reuse_port or None)
         await site.start()
@@ -115,8 +133,12 @@ def serve_workers(config: Config) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    for worker in workers:
-        worker.start()
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        for worker in workers:
+            worker.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     for worker in workers:
         worker.join()
     return max((w.exitcode or 0) for w in workers)
