@@ -43,8 +43,11 @@ class _AnchorCollector(HTMLParser):
 
 
 def _collect(html: str) -> _AnchorCollector:
+    """Parse ``html``; a document that ends inside a tag or comment was cut off: ValueError."""
     collector = _AnchorCollector()
     collector.feed(html)
+    if collector.rawdata.strip():  # markup the parser is still waiting to see the end of
+        raise ValueError("the page ends inside a tag (truncated or not HTML)")
     collector.close()
     return collector
 
