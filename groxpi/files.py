@@ -137,6 +137,33 @@ class SpoolReader:
                 await download.progress()
 
 
+def _remove_dead_spools(root: Path) -> None:
+    """Delete spool directories (and stray files) not owned by a running process."""
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        if entry.is_dir() and entry.name.isdigit() and _alive(int(entry.name)):
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # a leftover of an earlier process that had our pid
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class FileCache:
     """Cached files in a store, bounded by an LRU byte limit, filled on demand."""
 
@@ -144,20 +171,23 @@ class FileCache:
         self,
         storage: Storage,
         client: UpstreamClient,
-        spool: Path,
+        spool_root: Path,
         limit: int,
     ) -> None:
         self.storage = storage
         self.client = client
-        self.spool = spool
+        # One spool directory per process: workers and replicas sharing a cache
+        # directory never touch each other's downloads.
+        self.spool_root = spool_root
+        self.spool = spool_root / str(os.getpid())
         self.lru = LRUSizes(limit)
         self.stats = FileStats()
         self._downloads: dict[str, Download] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        """Clear spool leftovers of an earlier run and learn what is already stored."""
-        shutil.rmtree(self.spool, ignore_errors=True)
+        """Clear spool leftovers of dead processes and learn what is already stored."""
+        _remove_dead_spools(self.spool_root)
         try:
             self.spool.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

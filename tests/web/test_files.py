@@ -21,7 +21,7 @@ def cached_files(cache: Path) -> list[Path]:
 
 
 def spool_files(cache: Path) -> list[Path]:
-    return list((cache / "spool").glob("*")) if (cache / "spool").exists() else []
+    return list((cache / "spool").rglob("*.part"))
 
 
 async def test_file_is_byte_exact_and_cached(
