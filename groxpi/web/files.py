@@ -5,6 +5,9 @@ Bodies are always the exact upstream bytes with no Content-Encoding.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 
 from ..errors import NotFound
@@ -13,6 +16,8 @@ from ..index import CachedProject
 from ..names import METADATA_SUFFIX, normalize_project, valid_filename
 from ..storage import StoredObject
 from .state import SERVICES, Services
+
+log = logging.getLogger(__name__)
 
 OCTET_STREAM = "application/octet-stream"
 STREAM_CHUNK = 256 * 1024
@@ -76,21 +81,7 @@ async def _serve_streaming(
         response = web.StreamResponse(headers={"Content-Type": OCTET_STREAM})
         if download.size is not None:
             response.content_length = download.size
-        await response.prepare(request)
-        if request.method == "HEAD":
-            return response
-        try:
-            async for chunk in reader.chunks():
-                await response.write(chunk)
-                services.bytes_served += len(chunk)
-        except Exception:
-            # Headers are out: end the transfer without a proper finish, so the
-            # client sees a failed download rather than a complete-looking file.
-            if request.transport is not None:
-                request.transport.close()
-            raise
-        await response.write_eof()
-        return response
+        return await _send(request, response, reader.chunks(), services)
 
 
 async def _serve_stored(
@@ -123,17 +114,36 @@ async def _stream_stored(
         response.set_status(206)
         response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
     response.content_length = length
+    return await _send(
+        request, response, services.storage.read(stored.key, start, length), services
+    )
+
+
+async def _send(
+    request: web.Request,
+    response: web.StreamResponse,
+    chunks: AsyncIterator[bytes],
+    services: Services,
+) -> web.StreamResponse:
+    """Send headers, then the body as it comes; a failing source aborts the connection.
+
+    Once headers are out an error status cannot be sent, so the transfer is cut
+    short instead: the client sees a failed download, never a complete-looking file.
+    """
     await response.prepare(request)
     if request.method == "HEAD":
         return response
     try:
-        async for chunk in services.storage.read(stored.key, start, length):
+        async for chunk in chunks:
             await response.write(chunk)
             services.bytes_served += len(chunk)
-    except Exception:
+    except ConnectionError:
+        raise  # the client left
+    except Exception as exc:
+        log.warning("aborted %s mid-transfer: %s", request.path, exc)
         if request.transport is not None:
             request.transport.close()
-        raise
+        return response
     await response.write_eof()
     return response
 
