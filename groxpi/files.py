@@ -50,7 +50,10 @@ class Download:
         self.url = url
         self.sha256 = sha256
         self.path = spool / f"{uuid.uuid4().hex}.part"
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        except OSError as exc:
+            raise StorageError(f"cannot create a spool file: {exc.strerror or exc}") from exc
         self.written = 0
         self.size: int | None = None
         self.error: BaseException | None = None
@@ -61,8 +64,11 @@ class Download:
 
     def append(self, chunk: bytes) -> None:
         view = memoryview(chunk)
-        while view:
-            view = view[os.write(self.fd, view) :]
+        try:
+            while view:
+                view = view[os.write(self.fd, view) :]
+        except OSError as exc:  # disk full, I/O error: a storage fault, not an upstream one
+            raise StorageError(f"cannot write the spool file: {exc.strerror or exc}") from exc
         self.written += len(chunk)
         self.started.set()
         self._notify()
@@ -234,7 +240,10 @@ class FileCache:
             return running
         self.stats.misses += 1
         self.stats.downloads += 1
-        self.spool.mkdir(parents=True, exist_ok=True)
+        try:
+            self.spool.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create the spool directory: {exc.strerror or exc}") from exc
         download = Download(key, url, sha256, self.spool)
         self._downloads[key] = download
         task = asyncio.create_task(self._run(download), name=f"download {key}")
