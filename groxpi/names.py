@@ -10,8 +10,10 @@ from functools import lru_cache
 
 from packaging.utils import canonicalize_name
 
-_PROJECT_RE = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
-_FILENAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+!~=-]*$")
+# ASCII only (with IGNORECASE alone, "[A-Z]" also matches U+017F and the Kelvin sign),
+# and used with fullmatch ("$" would let a trailing newline through).
+_PROJECT_RE = re.compile(r"[A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9]", re.IGNORECASE | re.ASCII)
+_FILENAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+!~=-]*", re.ASCII)
 MAX_NAME = 200
 METADATA_SUFFIX = ".metadata"
 
@@ -19,11 +21,11 @@ METADATA_SUFFIX = ".metadata"
 @lru_cache(maxsize=4096)
 def normalize_project(name: str) -> str | None:
     """The PEP 503 normalized name, or None when ``name`` is not a valid project name."""
-    if len(name) > MAX_NAME or not _PROJECT_RE.match(name):
+    if len(name) > MAX_NAME or not _PROJECT_RE.fullmatch(name):
         return None
     return canonicalize_name(name)
 
 
 def valid_filename(filename: str) -> bool:
     """A plain file name: no separators, no dot-files, no traversal, bounded length."""
-    return len(filename) <= MAX_NAME and bool(_FILENAME_RE.match(filename))
+    return len(filename) <= MAX_NAME and bool(_FILENAME_RE.fullmatch(filename))
