@@ -102,14 +102,20 @@ def authorize(request: web.Request) -> None:
         raise web.HTTPForbidden(text="403 Forbidden: cache control is allowed from loopback only\n")
 
 
-async def drop_project_list(request: web.Request) -> web.Response:
+async def _admin_request(request: web.Request) -> None:
+    """Bound the body (413 past the app's client_max_size), then check who is asking."""
+    await request.read()
     authorize(request)
+
+
+async def drop_project_list(request: web.Request) -> web.Response:
+    await _admin_request(request)
     dropped = request.app[SERVICES].index.invalidate(LIST_KEY)
     return web.json_response({"dropped": dropped})
 
 
 async def drop_project(request: web.Request) -> web.Response:
-    authorize(request)
+    await _admin_request(request)
     project = normalize_project(request.match_info["project"])
     if project is None:
         raise web.HTTPBadRequest(text="400 Bad Request: invalid project name\n")
