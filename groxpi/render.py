@@ -109,7 +109,7 @@ def local_file(file: File) -> File:
         metadata = file.data_dist_info_metadata
     return File(
         filename=file.filename,
-        url=quote(file.filename),
+        url=quote(file.filename, safe=""),  # one path segment: never "//host/..." or "a/b"
         hashes=file.hashes,
         requires_python=file.requires_python,
         yanked=file.yanked,
@@ -181,11 +181,14 @@ def _anchor(file: File) -> str:
 
 
 def render_project_list(projects: ProjectList) -> RenderedPage:
-    entries = [ProjectEntry(name=p.name, last_serial=p.last_serial) for p in projects.projects]
+    entries = [  # a nameless entry would link to the server root, not to a project
+        ProjectEntry(name=p.name, last_serial=p.last_serial) for p in projects.projects if p.name
+    ]
     meta = Meta(api_version="1.0", last_serial=projects.meta.last_serial)
     local = ProjectList(meta=meta, projects=entries)
     anchors = "".join(
-        f'<a href="{quote(canonicalize_name(p.name))}/">{escape(p.name)}</a><br>\n' for p in entries
+        f'<a href="{quote(canonicalize_name(p.name), safe="")}/">{escape(p.name)}</a><br>\n'
+        for p in entries
     )
     html = (
         "<!DOCTYPE html>\n<html>\n<head>\n"
