@@ -21,11 +21,19 @@ run: ## Serve on http://localhost:5000/ (configure with GROXPI_* variables)
 zipapp: ## Build dist/groxpi.pyz (single file; same Python version and platform only)
 	$(PYTHON) build_zipapp.py
 
-bench: ## Run the benchmarks
-	$(PYTHON) -m bench
+bench: ## Full benchmarks vs proxpi/devpi/ceilings (long; BENCH_ARGS="--duration 30" to shorten)
+	@command -v wrk >/dev/null 2>&1 && command -v nginx >/dev/null 2>&1 || { \
+		echo "bench: installing wrk and nginx-light with apt-get"; \
+		$$([ "$$(id -u)" = 0 ] || echo sudo) sh -c 'apt-get update -qq && apt-get install -y -qq wrk nginx-light'; }
+	@$(PYTHON) -c "import duckdb, matplotlib, psutil, moto" 2>/dev/null || $(PYTHON) -m pip install -q -e '.[test,bench]'
+	$(PYTHON) -m bench $(BENCH_ARGS)
 
-bench-quick: ## Run a short benchmark pass
-	$(PYTHON) -m bench --quick
+bench-quick: ## The same benchmarks with short runs against the local upstream (< 3 min)
+	@command -v wrk >/dev/null 2>&1 && command -v nginx >/dev/null 2>&1 || { \
+		echo "bench: installing wrk and nginx-light with apt-get"; \
+		$$([ "$$(id -u)" = 0 ] || echo sudo) sh -c 'apt-get update -qq && apt-get install -y -qq wrk nginx-light'; }
+	@$(PYTHON) -c "import duckdb, matplotlib, psutil, moto" 2>/dev/null || $(PYTHON) -m pip install -q -e '.[test,bench]'
+	$(PYTHON) -m bench --quick --upstream local $(BENCH_ARGS)
 
 docker: ## Build the container image (needs a Docker engine)
 	docker build -f docker/Dockerfile -t $(IMAGE) .

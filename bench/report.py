@@ -1,0 +1,147 @@
+"""summary.md: the ratio table first, then every number by scenario and server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.analysis import Tables
+from bench.results import HIGHER_IS_BETTER
+
+TIMES = "\u00d7"  # the multiplication sign after a ratio
+NONE = "\u2013"  # an en dash where a value is missing
+
+READING = (
+    "Each ratio is the first server's value divided by the second's. Rows marked ↑ "
+    "(requests/s, MB/s): above 1 means groxpi is faster. Rows marked ↓ (times, memory, "
+    "CPU, upstream requests): below 1 means groxpi is better. The ceilings (bare aiohttp "
+    "replaying groxpi's bytes from memory, and nginx serving them as static files) show "
+    "how close groxpi gets to the most a Python server, and a C server, can do here."
+)
+NOISE = (
+    "Numbers from one run on a shared machine are noisy (expect ±10 to 20%); the load "
+    "generator (wrk) runs on the same cores as the server under test."
+)
+
+
+def num(value: float | None) -> str:
+    if value is None:
+        return NONE
+    magnitude = abs(value)
+    if magnitude >= 1000:
+        return f"{value:,.0f}"
+    if magnitude >= 100:
+        return f"{value:.0f}"
+    if magnitude >= 10:
+        return f"{value:.1f}"
+    if magnitude >= 1 or value == 0:
+        return f"{value:.2f}"
+    return f"{value:.3g}"
+
+
+def ratio(value: float | None) -> str:
+    return NONE if value is None else f"{num(value)}{TIMES}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def ratio_markdown(t: Tables) -> str:
+    """The ratio table (also printed at the end of a run and pasted into README.md)."""
+    if not t.ratio_rows:
+        return "_No pair of servers to compare in this run._"
+    header = ["scenario", "metric", "", "value", *t.labels]
+    rows = []
+    for r in t.ratio_rows:
+        arrow = "↑" if r.higher_is_better else "↓"
+        value = f"{num(r.left_value)} {r.unit}" + (
+            "" if r.left_server == "groxpi" else f" ({r.left_server})"
+        )
+        rows.append(
+            [r.scenario, r.metric, arrow, value, *(ratio(r.ratios.get(lb)) for lb in t.labels)]
+        )
+    wins = "; ".join(f"{label}: better in {w} of {n}" for label, w, n in t.wins if n)
+    return _table(header, rows) + f"\n\ngroxpi ahead (by the arrow's direction) — {wins}."
+
+
+def _pivot(t: Tables, keys: list[tuple[str, str]], label_of_key: bool = True) -> str:
+    servers = [s for s in t.servers if any(s in t.values[k] for k in keys)]
+    rows = []
+    for key in keys:
+        scenario, metric = key
+        first = [scenario] if not label_of_key else [scenario, f"{metric} ({t.units[key]})"]
+        rows.append(first + [num(t.values[key].get(s)) for s in servers])
+    header = (["scenario"] if not label_of_key else ["scenario", "metric"]) + servers
+    return _table(header, rows)
+
+
+def _by_metric(t: Tables, prefix: str, metric: str) -> list[tuple[str, str]]:
+    return [k for k in t.values if k[0].startswith(prefix) and k[1] == metric]
+
+
+def _header(out_dir: Path) -> list[str]:
+    try:
+        meta = json.loads((out_dir / "meta.json").read_text())
+    except (OSError, ValueError):
+        return []
+    servers = ", ".join(f"{k}: {v}" for k, v in meta.get("servers", {}).items())
+    return [
+        f"Run {meta['started_utc']} (UTC) on {meta['cores']} cores ({meta['cpu']}), "
+        f"Python {meta['python']}; upstream: {meta['upstream']}"
+        + (" (quick run)" if meta.get("quick") else "")
+        + ".",
+        "",
+        f"wrk: {meta['duration_s']} s per page run, {meta['threads']} threads, "
+        f"{meta['connections']} connections; files: {meta['file_duration_s']} s per run, "
+        f"{meta['big_file_bytes'] // 2**20} MiB cached file, "
+        f"{meta['cold_file_bytes'] // 2**20} MiB cold files; coalescing: "
+        f"{meta['coalesce_clients']} clients; large page: {meta['large_page_files']} files.",
+        "",
+        f"Servers: {servers}.",
+        "",
+    ]
+
+
+def render(out_dir: Path, t: Tables) -> str:
+    parts = ["# groxpi benchmark summary", "", *_header(out_dir), NOISE, ""]
+    parts += ["## Ratios", "", READING, "", ratio_markdown(t), ""]
+    sections = [
+        ("Index pages: requests per second (wrk)", _by_metric(t, "api-", "rps")),
+        ("Index pages: P50 latency, ms", _by_metric(t, "api-", "p50_ms")),
+        ("Index pages: P99 latency, ms", _by_metric(t, "api-", "p99_ms")),
+        ("Index pages: errors (timeouts, non-2xx)", _by_metric(t, "api-", "errors")),
+        (
+            "Index pages: server CPU during the run, % of one core",
+            _by_metric(t, "api-", "cpu_mean_pct"),
+        ),
+    ]
+    for title, keys in sections:
+        if keys:
+            parts += [f"## {title}", "", _pivot(t, keys, label_of_key=False), ""]
+    rest = [
+        k
+        for k in t.values
+        if not (
+            k[0].startswith("api-")
+            and k[1] in ("rps", "p50_ms", "p99_ms", "errors", "cpu_mean_pct")
+        )
+    ]
+    rest.sort(key=lambda k: (k[0].startswith("api-"), k[0]))
+    if rest:
+        parts += ["## All other results", "", _pivot(t, rest), ""]
+    parts += [
+        "Metric direction: higher is better for "
+        + ", ".join(sorted(HIGHER_IS_BETTER))
+        + "; lower is better for everything else.",
+        "",
+    ]
+    return "\n".join(parts)
+
+
+def write(out_dir: Path, t: Tables) -> Path:
+    path = out_dir / "summary.md"
+    path.write_text(render(out_dir, t))
+    return path

@@ -1,0 +1,78 @@
+"""What one benchmark run does: durations, load shape, sizes, servers and scenarios."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+Upstream = Literal["local", "pypi"]
+
+# Row labels, in the order servers are run and shown.
+ALL_SERVERS = (
+    "groxpi",
+    "groxpi-2w",
+    "groxpi-s3",
+    "proxpi",
+    "proxpi-2w",
+    "devpi",
+    "aiohttp-bare",
+    "nginx",
+)
+ALL_SCENARIOS = ("api", "file", "coalesce", "uv")
+MIB = 1024 * 1024
+
+
+@dataclass
+class Settings:
+    """Everything a run needs to know; built by :mod:`bench.cli`."""
+
+    out_dir: Path
+    upstream: Upstream = "local"
+    duration: int = 60  # seconds per wrk run on index pages
+    file_duration: int = 15  # seconds per wrk run on a cached file (converges fast)
+    threads: int = 8
+    connections: int = 100
+    file_connections: int = 4
+    coalesce_clients: int = 50
+    cold_samples: int = 3  # uncached files per server for time to first byte
+    big_file_size: int = 64 * MIB  # cached-throughput file
+    cold_file_size: int = 16 * MIB  # time-to-first-byte files
+    large_page_files: int = 3000
+    small_page_files: int = 40
+    with_pyspark: bool = False
+    servers: tuple[str, ...] = ALL_SERVERS
+    scenarios: tuple[str, ...] = ALL_SCENARIOS
+    groxpi_url: str | None = None
+    proxpi_url: str | None = None
+    full_matrix_servers: tuple[str, ...] = ("groxpi", "proxpi", "aiohttp-bare", "nginx")
+    quick: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def external(self) -> bool:
+        """Benchmarking servers someone else started (no local upstream counters)."""
+        return bool(self.groxpi_url or self.proxpi_url)
+
+    def wants(self, scenario: str) -> bool:
+        return scenario in self.scenarios
+
+    def wants_server(self, name: str) -> bool:
+        return name in self.servers
+
+
+def quick_settings(out_dir: Path) -> Settings:
+    """Same flow, short runs and small files: the whole suite in under three minutes."""
+    return Settings(
+        out_dir=out_dir,
+        duration=2,
+        file_duration=2,
+        threads=2,
+        connections=32,
+        file_connections=2,
+        coalesce_clients=20,
+        cold_samples=1,
+        big_file_size=8 * MIB,
+        cold_file_size=4 * MIB,
+        quick=True,
+    )
