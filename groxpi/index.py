@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -64,6 +65,7 @@ class IndexCache:
     stats: IndexStats = field(default_factory=IndexStats)
     _entries: dict[str, _Entry] = field(default_factory=dict)
     _flight: SingleFlight[str, _Entry] = field(default_factory=SingleFlight)
+    _negatives: deque[str] = field(default_factory=deque)  # in expiry order (one TTL)
 
     @property
     def ttl(self) -> float:
@@ -111,8 +113,23 @@ class IndexCache:
             self.stats.stale_served += 1
             log.warning("serving stale page for %r: upstream refresh failed", key or "/")
             return entry.value
+        if fresh.value is None and self._entries.get(key) is not fresh:
+            self._forget_expired_negatives()
+            self._negatives.append(key)
         self._entries[key] = fresh
         return fresh.value
+
+    def _forget_expired_negatives(self) -> None:
+        """Drop expired "no such project" entries, so a stream of made-up names
+        cannot grow memory without bound (live ones are kept: they absorb floods)."""
+        now = self.clock()
+        while self._negatives:
+            entry = self._entries.get(self._negatives[0])
+            if entry is not None and entry.value is None and now < entry.expires_at:
+                return
+            key = self._negatives.popleft()
+            if entry is not None and entry.value is None:
+                del self._entries[key]
 
     async def _fetch_project(self, name: str) -> _Entry:
         results = await asyncio.gather(
