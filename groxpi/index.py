@@ -87,10 +87,19 @@ class IndexCache:
         assert isinstance(value, RenderedPage)
         return value
 
-    def cached_project(self, name: str) -> CachedProject | None:
-        """The project if it is in memory (fresh or stale), without any fetch."""
+    def peek(self, name: str) -> CachedProject | None:
+        """The project as last seen (fresh or stale), without any fetch.
+
+        None when it is not in memory; NotFound when upstream last said it does
+        not exist, so files of deleted projects stop being served from the cache.
+        """
         entry = self._entries.get(name)
-        return entry.value if entry and isinstance(entry.value, CachedProject) else None
+        if entry is None:
+            return None
+        if entry.value is None:
+            raise NotFound(name)
+        assert isinstance(entry.value, CachedProject)
+        return entry.value
 
     def invalidate(self, name: str) -> bool:
         return self._entries.pop(name, None) is not None

@@ -45,6 +45,9 @@ async def serve_file(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text="404 Not Found: invalid project or file name\n")
     services = request.app[SERVICES]
     key = f"{project}/{filename}"
+    known = services.index.peek(project)
+    if known is not None:  # quarantined or delisted since it was cached: no longer served
+        _upstream_source(known, filename)
     stored = await services.files.lookup(key)
     if stored is not None:
         return await _serve_stored(request, services, stored)
@@ -60,6 +63,8 @@ async def _serve_when_stored(
     request: web.Request, services: Services, download: Download
 ) -> web.StreamResponse:
     """Range requests on a cold file wait for the whole file, then serve the range."""
+    if not await download.wait_started(services.config.download_timeout):
+        raise web.HTTPFound(location=download.url)
     await download.done.wait()
     if download.error is not None:
         raise download.error

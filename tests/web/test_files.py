@@ -219,3 +219,26 @@ async def test_cached_files_survive_restart_with_upstream_down(
     fake_index.set_fault("*index*", Fault.status(503))
     second = await make_client()
     assert await _read(second, f"/simple/alpha/{WHEEL}") == fake_index.file(WHEEL).data
+
+
+async def test_cached_file_not_served_once_quarantined_or_delisted(
+    make_client: ClientFactory, fake_index: FakeIndex
+) -> None:
+    client = await make_client(GROXPI_INDEX_TTL=0.1)
+    assert await _read(client, f"/simple/alpha/{WHEEL}") == fake_index.file(WHEEL).data
+    fake_index.set_status("alpha", "quarantined")
+    await asyncio.sleep(0.2)
+    await client.get("/simple/alpha/")  # the refresh sees the quarantine
+    assert (await client.get(f"/simple/alpha/{WHEEL}")).status == 404
+    assert (await client.get(f"/simple/alpha/{WHEEL}.metadata")).status == 404
+
+
+async def test_cold_range_request_redirects_when_upstream_is_slow(
+    make_client: ClientFactory, fake_index: FakeIndex
+) -> None:
+    client = await make_client(GROXPI_DOWNLOAD_TIMEOUT=0.1)
+    fake_index.set_fault(WHEEL, Fault.delay(0.5, times=1))
+    response = await client.get(
+        f"/simple/alpha/{WHEEL}", headers={"Range": "bytes=0-9"}, allow_redirects=False
+    )
+    assert response.status == 302
