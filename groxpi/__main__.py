@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         version_string(),
         config.host,
         config.port,
-        config.index.url,
+        config.index.display_url,
         config.storage_type,
     )
     if config.workers > 1:

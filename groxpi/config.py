@@ -53,6 +53,11 @@ class Upstream:
     url: URL
     ttl: float
 
+    @property
+    def display_url(self) -> str:
+        """The URL without credentials, for logs and status pages."""
+        return str(self.url.with_user(None))
+
 
 @dataclass(frozen=True, slots=True)
 class S3Config:

@@ -268,7 +268,7 @@ class FileCache:
         except (UpstreamError, NotFound, StorageError) as exc:
             error = exc
         except Exception as exc:
-            error = self.client.file_failure(download.url, exc)
+            error = self.client.failure(download.url, exc)
         finally:
             if error is not None:
                 self.stats.failures += 1

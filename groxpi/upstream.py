@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
-import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -23,6 +23,29 @@ log = logging.getLogger(__name__)
 
 ACCEPT = f"{JSON_V1}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
 USER_AGENT = f"groxpi/{__version__}"
+MAX_PAGE_BYTES = 512 * 1024 * 1024
+"""Upper bound on one decoded index page (PyPI's full project list is ~40 MB)."""
+
+
+def _basic_auth(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def safe_url(url: URL) -> URL:
+    """The URL without credentials, for logs and status pages."""
+    return url.with_user(None) if url.user is not None else url
+
+
+async def _read_limited(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The decoded body, refusing to hold more than ``limit`` bytes in memory."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(256 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise UpstreamError(f"upstream page is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class UpstreamClient:
@@ -35,6 +58,12 @@ class UpstreamClient:
     def __init__(self, config: Config) -> None:
         self._config = config
         self._session: aiohttp.ClientSession | None = None
+        self._files_session: aiohttp.ClientSession | None = None
+        self._credentials = {
+            (up.url.host, up.url.port): _basic_auth(up.url.user, up.url.password or "")
+            for up in reversed(config.upstreams)
+            if up.url.user
+        }
         self.fetches = 0
         self.errors = 0
 
@@ -51,21 +80,31 @@ class UpstreamClient:
         await self.close()
 
     async def start(self) -> None:
-        ssl_option: ssl.SSLContext | bool = bool(self._config.verify_ssl)
-        self._session = aiohttp.ClientSession(
+        # Pages and files get separate connection pools, so a burst of large
+        # downloads never makes a page refresh wait for a free connection.
+        self._session = self._new_session(limit=50)
+        self._files_session = self._new_session(limit=100)
+
+    def _new_session(self, limit: int) -> aiohttp.ClientSession:
+        config = self._config
+        return aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(
                 total=None,
-                sock_connect=self._config.connect_timeout or None,
-                sock_read=self._config.read_timeout or None,
+                connect=(config.connect_timeout * 2) or None,  # pool wait + DNS + connect
+                sock_connect=config.connect_timeout or None,
+                sock_read=config.read_timeout or None,
             ),
-            connector=aiohttp.TCPConnector(limit=100, ssl=ssl_option, ttl_dns_cache=300),
+            connector=aiohttp.TCPConnector(
+                limit=limit, ssl=bool(config.verify_ssl), ttl_dns_cache=300
+            ),
             headers={"User-Agent": USER_AGENT},
         )
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for session in (self._session, self._files_session):
+            if session is not None:
+                await session.close()
+        self._session = self._files_session = None
 
     @property
     def connect_timeout(self) -> float:
@@ -76,6 +115,21 @@ class UpstreamClient:
         if self._session is None:
             raise RuntimeError("UpstreamClient used before start()")
         return self._session
+
+    @property
+    def files_session(self) -> aiohttp.ClientSession:
+        if self._files_session is None:
+            raise RuntimeError("UpstreamClient used before start()")
+        return self._files_session
+
+    def _auth_headers(self, url: URL) -> dict[str, str]:
+        """Index credentials for a URL on that index's host.
+
+        Credentials in GROXPI_INDEX_URL must also reach file URLs on the same
+        host, which pages list without them.
+        """
+        credentials = None if url.user else self._credentials.get((url.host, url.port))
+        return {"Authorization": credentials} if credentials else {}
 
     async def project_page(self, index: URL, project: str) -> ProjectPage:
         """The project's page from one index, file URLs made absolute."""
@@ -90,7 +144,7 @@ class UpstreamClient:
             return parse_project_page(body.decode("utf-8", "replace"), final_url, project)
         except (msgspec.DecodeError, ValueError) as exc:
             self.errors += 1
-            log.warning("upstream %s sent a malformed page: %s", url, exc)
+            log.warning("upstream %s sent a malformed page: %s", safe_url(url), exc)
             raise UpstreamError(f"upstream sent a malformed page for {project}") from exc
 
     async def project_list(self, index: URL) -> ProjectList:
@@ -101,34 +155,40 @@ class UpstreamClient:
             return parse_project_list(body.decode("utf-8", "replace"))
         except (msgspec.DecodeError, ValueError) as exc:
             self.errors += 1
-            log.warning("upstream %s sent a malformed project list: %s", index, exc)
+            log.warning("upstream %s sent a malformed project list: %s", safe_url(index), exc)
             raise UpstreamError("upstream sent a malformed project list") from exc
 
     async def _get_page(self, url: URL) -> tuple[bytes, str, URL]:
         self.fetches += 1
-        log.info("fetching %s", url)
+        log.info("fetching %s", safe_url(url))
         headers = {"Accept": ACCEPT, "Accept-Encoding": "gzip"}
         try:
             async with self.session.get(url, headers=headers) as response:
                 if response.status == 404:
                     raise NotFound(str(url))
                 if response.status != 200:
+                    self.errors += 1
+                    log.warning("upstream %s answered %d", safe_url(url), response.status)
                     raise UpstreamError(f"upstream answered {response.status} for {url.path}")
-                body = await response.read()
-                return body, response.content_type, response.url
+                body = await _read_limited(response, MAX_PAGE_BYTES)
+                final_url = response.url.with_user(url.user).with_password(url.password)
+                return body, response.content_type, final_url
         except (NotFound, UpstreamError):
             raise
         except Exception as exc:
-            raise self._failure(url, exc) from exc
+            raise self.failure(url, exc) from exc
 
     @asynccontextmanager
     async def open_file(self, url: str) -> AsyncIterator[aiohttp.ClientResponse]:
         """GET a distribution file; the body is the exact upstream bytes."""
         self.fetches += 1
-        log.info("downloading %s", url)
+        parsed = URL(url)
+        log.info("downloading %s", safe_url(parsed))
         try:
-            async with self.session.get(
-                url, headers={"Accept-Encoding": "identity"}, auto_decompress=False
+            async with self.files_session.get(
+                parsed,
+                headers={"Accept-Encoding": "identity", **self._auth_headers(parsed)},
+                auto_decompress=False,
             ) as response:
                 if response.status == 404:
                     raise NotFound(url)
@@ -139,9 +199,10 @@ class UpstreamClient:
             self.errors += 1
             raise
 
-    def _failure(self, url: URL | str, exc: BaseException) -> UpstreamError:
+    def failure(self, url: URL | str, exc: BaseException) -> UpstreamError:
         """Turn a transport exception into an answerable error, logged once."""
         self.errors += 1
+        url = safe_url(URL(url))
         if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
             log.warning("upstream %s timed out", url)
             return UpstreamError("upstream timed out", status=504)
@@ -150,9 +211,6 @@ class UpstreamClient:
             return UpstreamError("cannot connect to upstream", status=502)
         log.warning("upstream %s failed: %r", url, exc)
         return UpstreamError("upstream connection failed", status=502)
-
-    def file_failure(self, url: str, exc: BaseException) -> UpstreamError:
-        return self._failure(url, exc)
 
 
 class Reachability:

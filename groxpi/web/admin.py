@@ -71,7 +71,7 @@ async def health(request: web.Request) -> web.Response:
             "uptime": round(services.uptime, 1),
             "storage": {"type": services.storage.kind, "status": storage_status},
             "upstreams": [
-                {"url": str(up.url), "reachable": ok}
+                {"url": up.display_url, "reachable": ok}
                 for up, ok in zip(upstreams, reachable, strict=True)
             ],
             "cache": {
