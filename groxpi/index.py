@@ -24,6 +24,12 @@ LIST_KEY = ""
 RETRY_AFTER_ERROR = 10.0
 """Seconds a failed refresh is not retried while a stale page is served."""
 
+STALE_GRACE = 3.0
+"""Seconds a request holding a stale page waits for its refresh before serving it."""
+
+MAX_ENTRIES = 20_000
+"""Pages kept in memory; past it the least recently refreshed are dropped."""
+
 
 @dataclass(slots=True)
 class CachedProject:
@@ -61,6 +67,7 @@ class IndexCache:
     client: UpstreamClient
     upstreams: tuple[Upstream, ...]
     negative_ttl: float = 60.0
+    max_entries: int = MAX_ENTRIES
     clock: Callable[[], float] = time.monotonic
     stats: IndexStats = field(default_factory=IndexStats)
     _entries: dict[str, _Entry] = field(default_factory=dict)
@@ -113,20 +120,31 @@ class IndexCache:
             self.stats.hits += 1
             return entry.value
         self.stats.misses += 1
+        refresh = self._flight.run(key, lambda: self._refresh(key, fetch))
+        if entry is None or entry.value is None:
+            return (await refresh).value
         try:
-            fresh = await self._flight.run(key, fetch)
+            # A stale page is in hand: wait for the refresh only briefly; a slow
+            # one goes on in the background and is stored when it lands.
+            return (await asyncio.wait_for(refresh, STALE_GRACE)).value
         except UpstreamError:
-            if entry is None or entry.value is None:
-                raise
             entry.retry_at = self.clock() + min(RETRY_AFTER_ERROR, max(self.ttl, 1.0))
-            self.stats.stale_served += 1
             log.warning("serving stale page for %r: upstream refresh failed", key or "/")
-            return entry.value
+        except TimeoutError:
+            log.warning("serving stale page for %r: upstream refresh is slow", key or "/")
+        self.stats.stale_served += 1
+        return entry.value
+
+    async def _refresh(self, key: str, fetch: Callable[[], Awaitable[_Entry]]) -> _Entry:
+        fresh = await fetch()
         if fresh.value is None and self._entries.get(key) is not fresh:
             self._forget_expired_negatives()
             self._negatives.append(key)
+        self._entries.pop(key, None)  # re-inserted last: the dict is in refresh order
         self._entries[key] = fresh
-        return fresh.value
+        while len(self._entries) > self.max_entries:
+            del self._entries[next(iter(self._entries))]
+        return fresh
 
     def _forget_expired_negatives(self) -> None:
         """Drop expired "no such project" entries, so a stream of made-up names
@@ -146,34 +164,51 @@ class IndexCache:
             return_exceptions=True,
         )
         pages: list[ProjectPage] = []
-        for result in results:
+        for upstream, result in zip(self.upstreams, results, strict=True):
             if isinstance(result, NotFound):
                 continue
             if isinstance(result, BaseException):
-                if isinstance(result, UpstreamError):
-                    raise result
-                raise UpstreamError("upstream failed") from result
+                _raise_unless_extra(upstream, self.upstreams[0], result)
+                continue
             pages.append(result)
         now = self.clock()
         if not pages:
             return _Entry(None, now + self.negative_ttl)
         merged = merge_pages(name, pages)
         files = {file.filename: file for file in merged.files}
-        cached = CachedProject(name, render_project(merged), files, merged.quarantined)
+        rendered = await asyncio.to_thread(render_project, merged)  # big pages take a while
+        cached = CachedProject(name, rendered, files, merged.quarantined)
         return _Entry(cached, now + self.ttl)
 
     async def _fetch_list(self) -> _Entry:
-        lists = await asyncio.gather(
+        results = await asyncio.gather(
             *(self.client.project_list(up.url) for up in self.upstreams),
+            return_exceptions=True,
         )
         seen: dict[str, None] = {}
-        merged = ProjectList(meta=lists[0].meta, projects=[])
-        for project_list in lists:
-            for entry in project_list.projects:
+        merged: ProjectList | None = None
+        for upstream, result in zip(self.upstreams, results, strict=True):
+            if isinstance(result, BaseException):
+                _raise_unless_extra(upstream, self.upstreams[0], result)
+                continue
+            if merged is None:
+                merged = ProjectList(meta=result.meta, projects=[])
+            for entry in result.projects:
                 if entry.name not in seen:
                     seen[entry.name] = None
                     merged.projects.append(entry)
-        return _Entry(render_project_list(merged), self.clock() + self.ttl)
+        assert merged is not None  # the primary index answered
+        rendered = await asyncio.to_thread(render_project_list, merged)
+        return _Entry(rendered, self.clock() + self.ttl)
+
+
+def _raise_unless_extra(upstream: Upstream, primary: Upstream, error: BaseException) -> None:
+    """The primary index failing fails the page; an extra index only loses its files."""
+    if upstream is primary:
+        if isinstance(error, UpstreamError | NotFound):
+            raise error
+        raise UpstreamError("upstream failed") from error
+    log.warning("extra index %s left out: %s", upstream.display_url, error)
 
 
 def merge_pages(name: str, pages: list[ProjectPage]) -> ProjectPage:
