@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from .errors import NotFound, UpstreamError
 from .lru import LRUSizes
+from .spool import Spool
 from .storage import Storage, StorageError, StoredObject
 from .upstream import UpstreamClient
 
@@ -143,33 +143,6 @@ class SpoolReader:
                 await download.progress()
 
 
-def _remove_dead_spools(root: Path) -> None:
-    """Delete spool directories (and stray files) not owned by a running process."""
-    try:
-        entries = list(root.iterdir())
-    except OSError:
-        return
-    for entry in entries:
-        if entry.is_dir() and entry.name.isdigit() and _alive(int(entry.name)):
-            continue
-        if entry.is_dir():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False  # a leftover of an earlier process that had our pid
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class FileCache:
     """Cached files in a store, bounded by an LRU byte limit, filled on demand."""
 
@@ -182,10 +155,7 @@ class FileCache:
     ) -> None:
         self.storage = storage
         self.client = client
-        # One spool directory per process: workers and replicas sharing a cache
-        # directory never touch each other's downloads.
-        self.spool_root = spool_root
-        self.spool = spool_root / str(os.getpid())
+        self.spool = Spool(spool_root)
         self.lru = LRUSizes(limit)
         self.stats = FileStats()
         self._downloads: dict[str, Download] = {}
@@ -193,11 +163,10 @@ class FileCache:
 
     async def start(self) -> None:
         """Clear spool leftovers of dead processes and learn what is already stored."""
-        _remove_dead_spools(self.spool_root)
         try:
-            self.spool.mkdir(parents=True, exist_ok=True)
+            self.spool.open()
         except OSError as exc:
-            raise StorageError(f"cannot create spool directory {self.spool}: {exc}") from exc
+            raise StorageError(f"cannot create spool directory {self.spool.path}: {exc}") from exc
         await self.storage.start()
         stored = await self.storage.list()
         for obj in sorted(stored, key=lambda o: o.last_used):
@@ -212,7 +181,7 @@ class FileCache:
             task.cancel()
         if self._tasks:
             await asyncio.wait(self._tasks)
-        shutil.rmtree(self.spool, ignore_errors=True)
+        self.spool.close()
 
     @property
     def active_downloads(self) -> int:
@@ -241,10 +210,10 @@ class FileCache:
         self.stats.misses += 1
         self.stats.downloads += 1
         try:
-            self.spool.mkdir(parents=True, exist_ok=True)
+            spool = self.spool.ensure()
         except OSError as exc:
             raise StorageError(f"cannot create the spool directory: {exc.strerror or exc}") from exc
-        download = Download(key, url, sha256, self.spool)
+        download = Download(key, url, sha256, spool)
         self._downloads[key] = download
         task = asyncio.create_task(self._run(download), name=f"download {key}")
         self._tasks.add(task)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from groxpi.config import load_config
 from groxpi.files import FileCache
+from groxpi.spool import Spool
 from groxpi.storage import LocalStorage
 from groxpi.upstream import UpstreamClient
 
@@ -16,21 +17,25 @@ def make_cache(root: Path, limit: int = 10_000) -> FileCache:
     return FileCache(LocalStorage(root / "files"), client, root / "spool", limit)
 
 
-async def test_start_removes_spools_of_dead_processes_only(tmp_path: Path) -> None:
-    spool = tmp_path / "spool"
-    dead = spool / "999999999"
-    live = spool / str(os.getppid())
-    for directory in (dead, live):
-        directory.mkdir(parents=True)
-        (directory / "x.part").write_bytes(b"partial")
-    (spool / "stray.part").write_bytes(b"partial")
+async def test_start_removes_abandoned_spools_only(tmp_path: Path) -> None:
+    root = tmp_path / "spool"
+    other = Spool(root)  # another live process's spool (same PID, as in containers)
+    other.open()
+    (other.path / "x.part").write_bytes(b"partial")
+    abandoned = root / "abandoned"
+    abandoned.mkdir()
+    (abandoned / "y.part").write_bytes(b"partial")
+    (root / "stray.part").write_bytes(b"partial")
     cache = make_cache(tmp_path)
     await cache.start()
-    assert not dead.exists() and not (spool / "stray.part").exists()
-    assert (live / "x.part").exists()  # another running worker's download
-    assert cache.spool.is_dir() and cache.spool.name == str(os.getpid())
+    assert not abandoned.exists() and not (root / "stray.part").exists()
+    assert (other.path / "x.part").exists()
+    assert cache.spool.path.is_dir() and cache.spool.path != other.path
     await cache.close(timeout=1)
-    assert not cache.spool.exists()
+    assert not cache.spool.path.exists()
+    assert (other.path / "x.part").exists()
+    other.close()
+    assert not other.path.exists()
 
 
 async def test_start_seeds_lru_and_evicts_oldest_over_limit(tmp_path: Path) -> None:

@@ -1,0 +1,75 @@
+"""Spool directories: where downloads in progress are written, one per process.
+
+Each process locks its own directory (``flock`` on the directory itself) for
+as long as it lives, so workers and replicas sharing a cache directory never
+touch each other's downloads, and at start-up any unlocked directory is known
+to be a leftover of a process that died (even in containers, where every
+replica may have the same PID).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+
+class Spool:
+    """This process's spool directory, locked while it is in use."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.path = root / uuid.uuid4().hex
+        self._lock_fd = -1
+
+    def open(self) -> None:
+        """Remove abandoned spools, then create and lock this one (raises OSError)."""
+        remove_abandoned(self.root)
+        self.ensure()
+
+    def ensure(self) -> Path:
+        """The directory, re-created (and re-locked) if something removed it."""
+        if self._lock_fd < 0 or not self.path.is_dir():
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._release()
+            self._lock_fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return self.path
+
+    def close(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+        self._release()
+
+    def _release(self) -> None:
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+
+def remove_abandoned(root: Path) -> None:
+    """Delete spool directories no live process holds locked, and stray files."""
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.is_dir():
+            entry.unlink(missing_ok=True)
+        elif not _locked(entry):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _locked(directory: Path) -> bool:
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing also drops a lock we just took
+    return False
