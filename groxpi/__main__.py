@@ -83,16 +83,18 @@ async def _serve(config: Config, reuse_port: bool) -> int:
     from .web.app import create_app
 
     access_log = logging.getLogger("aiohttp.access") if config.access_log else None
-    runner = web.AppRunner(
-        create_app(config),
-        access_log=access_log,
-        handle_signals=False,
-        shutdown_timeout=config.shutdown_timeout,
-    )
+    runner: web.AppRunner | None = None
     try:
+        runner = web.AppRunner(
+            create_app(config),
+            access_log=access_log,
+            handle_signals=False,
+            shutdown_timeout=config.shutdown_timeout,
+        )
         await runner.setup()
     except StorageError as exc:
-        await runner.cleanup()
+        if runner is not None:
+            await runner.cleanup()
         print(f"groxpi: storage unusable: {exc}", file=sys.stderr)
         return 1
     stop = asyncio.Event()

@@ -66,3 +66,15 @@ def test_two_workers_serve_and_stop_cleanly(groxpi_server: GroxpiFactory) -> Non
         with urllib.request.urlopen(f"{server.url}/simple/alpha/", timeout=10) as response:
             assert response.status == 200
     assert server.stop() == 0
+
+
+def test_bad_s3_endpoint_is_one_line() -> None:
+    result = run_cli(
+        GROXPI_STORAGE_TYPE="s3",
+        GROXPI_S3_BUCKET="b",
+        AWS_ENDPOINT_URL="ftp://example.invalid",
+        PORT=str(free_port()),
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("groxpi: storage unusable:")
