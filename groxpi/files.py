@@ -37,7 +37,6 @@ class IntegrityError(UpstreamError):
 class FileStats:
     hits: int = 0
     misses: int = 0
-    downloads: int = 0
     failures: int = 0
     evictions: int = 0
 
@@ -208,7 +207,6 @@ class FileCache:
         if running is not None:
             return running
         self.stats.misses += 1
-        self.stats.downloads += 1
         try:
             spool = self.spool.ensure()
         except OSError as exc:
@@ -219,10 +217,6 @@ class FileCache:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return download
-
-    async def delete(self, key: str) -> None:
-        self.lru.remove(key)
-        await self.storage.delete(key)
 
     async def _run(self, download: Download) -> None:
         error: BaseException | None = None

@@ -13,7 +13,7 @@ from .coalesce import SingleFlight
 from .config import Upstream
 from .errors import NotFound, UpstreamError
 from .models import File, Meta, ProjectList, ProjectPage
-from .render import RenderedPage, render_project, render_project_list
+from .render import RenderedPage, api_minor, render_project, render_project_list
 from .upstream import UpstreamClient
 
 log = logging.getLogger(__name__)
@@ -220,10 +220,12 @@ def merge_pages(name: str, pages: list[ProjectPage]) -> ProjectPage:
     for page in pages:
         for file in page.files:
             files.setdefault(file.filename, file)
-    lowest = min(page.meta.api_version for page in pages)
+    lowest = min((page.meta.api_version for page in pages), key=api_minor)
     return ProjectPage(
         meta=Meta(api_version=lowest, last_serial=first.meta.last_serial),
         name=first.name or name,
         files=list(files.values()),
         project_status=first.project_status,
+        alternate_locations=first.alternate_locations,
+        tracks=first.tracks,
     )

@@ -42,19 +42,23 @@ class File(msgspec.Struct, kw_only=True, omit_defaults=True, rename="kebab"):
     upload_time: str | msgspec.UnsetType | None = UNSET
     core_metadata: bool | dict[str, str] | msgspec.UnsetType = UNSET
     dist_info_metadata: bool | dict[str, str] | msgspec.UnsetType = UNSET
-    data_dist_info_metadata: bool | dict[str, str] | msgspec.UnsetType = UNSET
     gpg_sig: bool | msgspec.UnsetType = UNSET
     provenance: str | msgspec.UnsetType | None = UNSET
 
     @property
+    def metadata(self) -> bool | dict[str, str] | msgspec.UnsetType:
+        """The PEP 658 flag: ``core-metadata``, or its older name (PEP 714)."""
+        if isinstance(self.core_metadata, bool | dict):
+            return self.core_metadata
+        return self.dist_info_metadata
+
+    @property
     def metadata_hashes(self) -> dict[str, str] | None:
         """Hashes of the PEP 658 metadata file, or None when upstream has none."""
-        for value in (self.core_metadata, self.dist_info_metadata, self.data_dist_info_metadata):
-            if isinstance(value, dict):
-                return value
-            if value is True:
-                return {}
-        return None
+        metadata = self.metadata
+        if isinstance(metadata, dict):
+            return metadata
+        return {} if metadata is True else None
 
 
 class ProjectPage(msgspec.Struct, kw_only=True, omit_defaults=True, rename="kebab"):
@@ -63,7 +67,8 @@ class ProjectPage(msgspec.Struct, kw_only=True, omit_defaults=True, rename="keba
     files: list[File]
     versions: list[str] | msgspec.UnsetType = UNSET
     project_status: ProjectStatus | msgspec.UnsetType = UNSET
-    alternate_locations: list[str] | msgspec.UnsetType = UNSET
+    alternate_locations: list[str] | msgspec.UnsetType = UNSET  # PEP 708
+    tracks: list[str] | msgspec.UnsetType = UNSET  # PEP 708
 
     @property
     def quarantined(self) -> bool:

@@ -73,16 +73,20 @@ class RenderedPage:
         return Variant(body, f'"{digest}"')
 
 
+def api_minor(version: str) -> int:
+    """The minor number of a 1.x PEP 691 version (0 for anything else)."""
+    major, _, minor = version.partition(".")
+    return int(minor) if major == "1" and minor.isdigit() else 0
+
+
 def api_version(page: ProjectPage) -> str:
     """The PEP 691 version this page can honestly claim.
 
     1.1+ promises ``size`` on every file (PEP 700); a page that lacks one is 1.0.
     """
-    major, _, minor_text = page.meta.api_version.partition(".")
-    minor = int(minor_text) if major == "1" and minor_text.isdigit() else 0
     if any(not isinstance(file.size, int) for file in page.files):
         return "1.0"
-    return f"1.{max(1, min(minor, SUPPORTED_MINOR))}"
+    return f"1.{max(1, min(api_minor(page.meta.api_version), SUPPORTED_MINOR))}"
 
 
 def versions_of(files: list[File]) -> list[str]:
@@ -102,11 +106,7 @@ def versions_of(files: list[File]) -> list[str]:
 
 def local_file(file: File) -> File:
     """A copy of ``file`` whose URL points back at this proxy (relative to the page)."""
-    metadata = file.core_metadata
-    if not isinstance(metadata, bool | dict):
-        metadata = file.dist_info_metadata
-    if not isinstance(metadata, bool | dict):
-        metadata = file.data_dist_info_metadata
+    metadata = file.metadata
     return File(
         filename=file.filename,
         url=quote(file.filename, safe=""),  # one path segment: never "//host/..." or "a/b"
@@ -133,6 +133,8 @@ def render_project(page: ProjectPage) -> RenderedPage:
         files=files,
         versions=versions,
         project_status=page.project_status,
+        alternate_locations=page.alternate_locations,
+        tracks=page.tracks,
     )
     return RenderedPage(json_encoder.encode(local), _project_html(local).encode())
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -31,12 +32,33 @@ class Spool:
 
     def ensure(self) -> Path:
         """The directory, re-created (and re-locked) if something removed it."""
-        if self._lock_fd < 0 or not self.path.is_dir():
-            self.path.mkdir(parents=True, exist_ok=True)
+        for _ in range(5):
+            if self._lock_fd >= 0 and self._holds_lock():
+                return self.path
             self._release()
-            self._lock_fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return self.path
+            # Another process's clean-up may remove the directory between mkdir
+            # and flock; then the locked inode is not the one at the path: retry.
+            self.path.mkdir(parents=True, exist_ok=True)
+            fd = -1
+            try:
+                fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except (FileNotFoundError, BlockingIOError):  # being checked or removed
+                if fd >= 0:
+                    os.close(fd)
+                time.sleep(0.01)
+                continue
+            self._lock_fd = fd
+        if self._lock_fd >= 0 and self._holds_lock():
+            return self.path
+        raise OSError(f"cannot create and lock the spool directory {self.path}")
+
+    def _holds_lock(self) -> bool:
+        """Whether the locked directory is still the one at ``path``."""
+        try:
+            return os.stat(self.path).st_ino == os.fstat(self._lock_fd).st_ino
+        except FileNotFoundError:
+            return False
 
     def close(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
