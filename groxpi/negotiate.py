@@ -44,7 +44,8 @@ def choose_media(accept: str | None, format_param: str | None = None) -> tuple[s
         return _OFFERS.get(format_param.strip().lower())
     if not accept or not accept.strip():
         return _OFFERS[TEXT_HTML]
-    best: tuple[float, int, str] | None = None
+    candidates: list[tuple[float, int, str]] = []
+    refused: set[str] = set()  # Content-Types the client explicitly gave q=0
     for item in accept.split(","):
         media, *params = item.split(";")
         media = media.strip().lower()
@@ -52,11 +53,13 @@ def choose_media(accept: str | None, format_param: str | None = None) -> tuple[s
             continue
         q = _parse_q(params)
         if q <= 0:
-            continue
-        candidate = (-q, _PREFERENCE[media], media)
-        if best is None or candidate < best:
-            best = candidate
-    return _OFFERS[best[2]] if best else None
+            refused.add(_OFFERS[media][1])
+        else:
+            candidates.append((-q, _PREFERENCE[media], media))
+    for _, _, media in sorted(candidates):
+        if _OFFERS[media][1] not in refused:
+            return _OFFERS[media]
+    return None
 
 
 @lru_cache(maxsize=256)

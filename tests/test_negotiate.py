@@ -31,6 +31,8 @@ PIP = (
         ("application/vnd.pypi.simple.v2+json", None),
         ("application/vnd.pypi.simple.v1+json;q=abc", None),
         ("image/png, text/plain", None),
+        ("text/html;q=0, */*", None),  # the wildcard cannot bring back a refused type
+        ("text/html;q=0, application/vnd.pypi.simple.v1+json;q=0.1, */*", JSON),
     ],
 )
 def test_choose_media(accept: str | None, expected: tuple[str, str] | None) -> None:

@@ -52,8 +52,10 @@ async def project_page(request: web.Request) -> web.StreamResponse:
     if project is None:
         raise web.HTTPNotFound(text="404 Not Found: invalid project name\n")
     if project != raw or not request.path.endswith("/"):
+        # Relative, so the redirect also works behind a proxy that mounts us under a prefix.
+        up = "../" if request.path.endswith("/") else ""
         query = f"?{request.query_string}" if request.query_string else ""
-        raise web.HTTPMovedPermanently(location=f"/simple/{project}/{query}")
+        raise web.HTTPMovedPermanently(location=f"{up}{project}/{query}")
     cached = await request.app[SERVICES].index.project(project)
     return page_response(request, cached.rendered)
 
@@ -67,7 +69,7 @@ def add_routes(app: web.Application) -> None:
 
 
 async def _to_slash(request: web.Request) -> web.Response:
-    raise web.HTTPMovedPermanently(location="/simple/")
+    raise web.HTTPMovedPermanently(location="simple/")
 
 
 async def _from_proxpi_path(request: web.Request) -> web.Response:
