@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import hashlib
 import logging
 import os
@@ -87,6 +88,12 @@ class Download:
         self._progress.set()
         self._progress = asyncio.Event()
 
+    def failure(self) -> BaseException:
+        """A fresh copy of the error for one waiter: one shared exception object
+        raised in many tasks would collect all their tracebacks."""
+        assert self.error is not None
+        return copy.copy(self.error).with_traceback(None)
+
     async def progress(self) -> None:
         """Wait for more bytes or the end of the download."""
         await self._progress.wait()
@@ -128,7 +135,7 @@ class SpoolReader:
         offset = 0
         while True:
             if download.error is not None and not download.verified:
-                raise download.error
+                raise download.failure()
             # The last byte is held back until the sha256 is verified, so a client
             # can never receive a complete-looking copy of a bad download.
             limit = download.written if download.verified else download.written - 1
@@ -223,6 +230,7 @@ class FileCache:
         try:
             await self._fetch(download)
             download.verify()
+            await self._sync(download)
             obj = await self.storage.put(download.key, download.path, download.sha256)
             await self._track(obj)
         except asyncio.CancelledError:
@@ -241,6 +249,14 @@ class FileCache:
             os.close(download.fd)
             self._downloads.pop(download.key, None)
             download.finish(error)
+
+    @staticmethod
+    async def _sync(download: Download) -> None:
+        """Make the spool file durable before the store makes it visible."""
+        try:
+            await asyncio.to_thread(os.fsync, download.fd)
+        except OSError as exc:
+            raise StorageError(f"cannot write the spool file: {exc.strerror or exc}") from exc
 
     async def _fetch(self, download: Download) -> None:
         hasher = hashlib.sha256()

@@ -103,15 +103,26 @@ class LocalStorage:
         found: StoredObjects = []
         for shard in _subdirs(self.root):
             for project in _subdirs(shard):
-                for entry in os.scandir(project):
-                    if entry.is_file() and entry.name.endswith(SUFFIX):
+                for entry in _entries(project):
+                    if not entry.name.endswith(SUFFIX):
+                        continue
+                    try:  # another worker may evict it meanwhile
                         st = entry.stat()
-                        key = f"{project.name}/{entry.name.removesuffix(SUFFIX)}"
-                        found.append(StoredObject(key, st.st_size, None, st.st_atime))
+                    except FileNotFoundError:
+                        continue
+                    key = f"{project.name}/{entry.name.removesuffix(SUFFIX)}"
+                    found.append(StoredObject(key, st.st_size, None, st.st_atime))
         return found
 
     async def health(self) -> str:
         return "ok" if os.access(self.root, os.W_OK) else f"{self.root} is not writable"
+
+
+def _entries(path: Path) -> list[os.DirEntry[str]]:
+    try:
+        return [entry for entry in os.scandir(path) if entry.is_file()]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def _subdirs(path: Path) -> list[Path]:

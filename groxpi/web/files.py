@@ -67,7 +67,7 @@ async def _serve_when_stored(
         raise web.HTTPFound(location=download.url)
     await download.done.wait()
     if download.error is not None:
-        raise download.error
+        raise download.failure()
     stored = await services.files.lookup(download.key)
     if stored is None:
         raise NotFound(download.key)
@@ -82,7 +82,7 @@ async def _serve_streaming(
         if not await download.wait_started(services.config.download_timeout):
             raise web.HTTPFound(location=download.url)
         if download.error is not None and download.written == 0:
-            raise download.error
+            raise download.failure()
         response = web.StreamResponse(headers={"Content-Type": OCTET_STREAM})
         if download.size is not None:
             response.content_length = download.size
