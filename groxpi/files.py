@@ -28,6 +28,8 @@ from .upstream import UpstreamClient
 log = logging.getLogger(__name__)
 
 CHUNK = 256 * 1024
+RESYNC_INTERVAL = 60.0
+"""Seconds between checks of the store's real size (other processes add files too)."""
 
 
 class IntegrityError(UpstreamError):
@@ -166,6 +168,7 @@ class FileCache:
         self.stats = FileStats()
         self._downloads: dict[str, Download] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._resync_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Clear spool leftovers of dead processes and learn what is already stored."""
@@ -174,13 +177,33 @@ class FileCache:
         except OSError as exc:
             raise StorageError(f"cannot create spool directory {self.spool.path}: {exc}") from exc
         await self.storage.start()
-        stored = await self.storage.list()
-        for obj in sorted(stored, key=lambda o: o.last_used):
-            await self._track(obj)
+        await self.resync()
         log.info("file cache holds %d files, %d bytes", len(self.lru), self.lru.total)
+        self._resync_task = asyncio.create_task(self._resync_forever(), name="cache resync")
+
+    async def resync(self) -> None:
+        """Match the LRU to the store's real contents and evict past the size limit.
+
+        Needed because workers and replicas sharing a store each see only their
+        own downloads; run at start-up and every RESYNC_INTERVAL seconds.
+        """
+        stored = await self.storage.list()
+        evicted = self.lru.resync((o.key, o.size, o.last_used) for o in stored)
+        for key in evicted:
+            await self._evict(key)
+
+    async def _resync_forever(self) -> None:
+        while True:
+            await asyncio.sleep(RESYNC_INTERVAL)
+            try:
+                await self.resync()
+            except Exception as exc:  # keep resyncing: the store may come back
+                log.warning("cache resync failed: %s", exc)
 
     async def close(self, timeout: float) -> None:
         """Let running downloads finish (bounded), then drop what is unfinished."""
+        if self._resync_task is not None:
+            self._resync_task.cancel()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=timeout)
         for task in list(self._tasks):

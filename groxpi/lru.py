@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 
 
 class LRUSizes:
@@ -35,14 +36,31 @@ class LRUSizes:
         self.remove(key)
         self._sizes[key] = size
         self.total += size
+        return self._shrink()
+
+    def remove(self, key: str) -> None:
+        size = self._sizes.pop(key, None)
+        if size is not None:
+            self.total -= size
+
+    def resync(self, stored: Iterable[tuple[str, int, float]]) -> list[str]:
+        """Adopt what the store really holds (``key, size, last_used``); return keys to evict.
+
+        Other processes sharing the store (workers, replicas) add files this one
+        never saw: they are ranked by the store's last-used time, older than
+        every file this process has used; keys the store no longer has are dropped.
+        """
+        present = {key: (size, last_used) for key, size, last_used in stored}
+        ours = [key for key in self._sizes if key in present]
+        others = sorted((k for k in present if k not in self._sizes), key=lambda k: present[k][1])
+        self._sizes = OrderedDict((key, present[key][0]) for key in others + ours)
+        self.total = sum(self._sizes.values())
+        return self._shrink()
+
+    def _shrink(self) -> list[str]:
         evicted = []
         while self.total > self.limit and len(self._sizes) > 1:
             old_key, old_size = self._sizes.popitem(last=False)
             self.total -= old_size
             evicted.append(old_key)
         return evicted
-
-    def remove(self, key: str) -> None:
-        size = self._sizes.pop(key, None)
-        if size is not None:
-            self.total -= size

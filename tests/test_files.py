@@ -55,3 +55,18 @@ async def test_start_seeds_lru_and_evicts_oldest_over_limit(tmp_path: Path) -> N
     assert await store.stat("proj/new.whl") is not None
     assert cache.stats.evictions == 1
     await cache.close(timeout=1)
+
+
+async def test_resync_keeps_a_shared_store_within_the_limit(tmp_path: Path) -> None:
+    cache = make_cache(tmp_path, limit=1000)
+    await cache.start()
+    other = LocalStorage(tmp_path / "files")  # another worker writing to the same store
+    for n in range(4):
+        source = tmp_path / f"{n}.tmp"
+        source.write_bytes(b"x" * 400)
+        await other.put(f"proj/other-{n}.whl", source, None)
+    assert cache.lru.total == 0  # this process has not seen them yet
+    await cache.resync()
+    stored = await other.list()
+    assert sum(obj.size for obj in stored) <= 1000 and len(stored) == 2
+    await cache.close(timeout=1)

@@ -26,3 +26,19 @@ def test_readding_replaces_size_and_remove_is_idempotent() -> None:
     lru.remove("a")
     lru.remove("a")
     assert lru.total == 0 and not lru.touch("a")
+
+
+def test_resync_adopts_other_processes_files_as_older_and_drops_gone_keys() -> None:
+    lru = LRUSizes(limit=100)
+    lru.add("mine-old", 30)
+    lru.add("mine-new", 30)
+    lru.add("gone", 10)
+    stored = [
+        ("mine-old", 30, 5.0),
+        ("mine-new", 30, 1.0),
+        ("theirs", 30, 9.0),
+        ("theirs-older", 30, 2.0),
+    ]
+    assert lru.resync(stored) == ["theirs-older"]
+    assert "gone" not in lru and lru.total == 90
+    assert lru.add("next", 20) == ["theirs"]  # other processes' files go before ours
