@@ -95,7 +95,8 @@ async def _serve_stored(
     storage = services.storage
     path = storage.local_path(stored.key)
     if path is not None:
-        services.bytes_served += stored.size
+        if request.method == "GET" and _range_of(request) is None:
+            services.bytes_served += stored.size  # sent by sendfile, past this handler
         return web.FileResponse(
             path, chunk_size=STREAM_CHUNK, headers={"Content-Type": OCTET_STREAM}
         )

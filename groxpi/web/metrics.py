@@ -19,19 +19,21 @@ from .app_types import Handler
 from .state import SERVICES, Services
 
 REQUESTS = web.AppKey("request_counts", Counter)
+KNOWN_METHODS = frozenset({"GET", "HEAD", "DELETE", "POST", "PUT", "PATCH", "OPTIONS"})
 
 
 @web.middleware
 async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Count each request by route and final status."""
     info = request.match_info
+    method = request.method if request.method in KNOWN_METHODS else "OTHER"  # bounded labels
     route = info.route.resource.canonical if info.route.resource is not None else "unmatched"
     try:
         response = await handler(request)
     except web.HTTPException as exc:
-        request.app[REQUESTS][(request.method, route, exc.status)] += 1
+        request.app[REQUESTS][(method, route, exc.status)] += 1
         raise
-    request.app[REQUESTS][(request.method, route, response.status)] += 1
+    request.app[REQUESTS][(method, route, response.status)] += 1
     return response
 
 
