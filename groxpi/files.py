@@ -28,6 +28,8 @@ from .upstream import UpstreamClient
 log = logging.getLogger(__name__)
 
 CHUNK = 256 * 1024
+MAX_DOWNLOADS = 64
+"""Upstream file transfers running at once; more wait for a slot."""
 RESYNC_INTERVAL = 60.0
 """Seconds between checks of the store's real size (other processes add files too)."""
 
@@ -113,7 +115,10 @@ class Download:
 
     def reader(self) -> SpoolReader:
         """A reader of the spool file; take it before awaiting, as the file may be renamed."""
-        return SpoolReader(self, os.dup(self.fd))
+        try:
+            return SpoolReader(self, os.dup(self.fd))
+        except OSError as exc:  # out of file descriptors
+            raise StorageError(f"cannot open the spool file: {exc.strerror or exc}") from exc
 
 
 class SpoolReader:
@@ -169,6 +174,10 @@ class FileCache:
         self._downloads: dict[str, Download] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._resync_task: asyncio.Task[None] | None = None
+        # Bounded upstream transfers: a burst of cold files queues (its clients
+        # are redirected upstream after GROXPI_DOWNLOAD_TIMEOUT) instead of
+        # opening connections and descriptors without limit.
+        self._slots = asyncio.Semaphore(MAX_DOWNLOADS)
 
     async def start(self) -> None:
         """Clear spool leftovers of dead processes and learn what is already stored."""
@@ -283,7 +292,7 @@ class FileCache:
 
     async def _fetch(self, download: Download) -> None:
         hasher = hashlib.sha256()
-        async with self.client.open_file(download.url) as response:
+        async with self._slots, self.client.open_file(download.url) as response:
             download.size = response.content_length
             async for chunk in response.content.iter_chunked(CHUNK):
                 hasher.update(chunk)

@@ -7,6 +7,7 @@ import contextlib
 from pathlib import Path
 
 import aiohttp
+import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.support.fake_index import FakeIndex, Fault
@@ -242,3 +243,18 @@ async def test_cold_range_request_redirects_when_upstream_is_slow(
         f"/simple/alpha/{WHEEL}", headers={"Range": "bytes=0-9"}, allow_redirects=False
     )
     assert response.status == 302
+
+
+async def test_downloads_beyond_the_cap_queue_and_redirect(
+    make_client: ClientFactory, fake_index: FakeIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("groxpi.files.MAX_DOWNLOADS", 1)
+    client = await make_client(GROXPI_DOWNLOAD_TIMEOUT=0.2)
+    fake_index.set_fault(SDIST, Fault.slow(16, 0.05))  # about a second
+    first = await client.get(f"/simple/gamma/{SDIST}")  # holds the only slot
+    queued = await client.get(f"/simple/alpha/{WHEEL}", allow_redirects=False)
+    assert queued.status == 302
+    assert await first.read() == fake_index.file(SDIST).data
+    await wait_idle(client)
+    assert await _read(client, f"/simple/alpha/{WHEEL}") == fake_index.file(WHEEL).data
+    assert fake_index.file_requests(WHEEL) == 1  # the queued download still completed
