@@ -59,15 +59,15 @@ def file_url(page_url: str, filename: str, timeout: float = 120) -> str:
     """The URL a server's project page gives for ``filename`` (JSON, else HTML)."""
     request = urllib.request.Request(page_url, headers={"Accept": JSON_ACCEPT})
     with urllib.request.urlopen(request, timeout=timeout) as resp:
-        final_url = resp.geturl()
+        final_url = str(resp.geturl())
         content_type = resp.headers.get("Content-Type", "")
         body = resp.read().decode()
     if "json" in content_type:
         for entry in json.loads(body).get("files", []):
             if entry["filename"] == filename:
-                return urllib.parse.urljoin(final_url, entry["url"].split("#")[0])
+                return urllib.parse.urljoin(final_url, str(entry["url"]).split("#")[0])
     else:
         for href, text in _HREF.findall(body):
             if text.strip() == filename:
-                return urllib.parse.urljoin(final_url, href)
+                return urllib.parse.urljoin(final_url, str(href))
     raise LookupError(f"{filename} is not listed on {page_url}")

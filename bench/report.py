@@ -28,6 +28,8 @@ def num(value: float | None) -> str:
     if value is None:
         return NONE
     magnitude = abs(value)
+    if value == int(value) and magnitude < 1e12:
+        return f"{int(value):,}"
     if magnitude >= 1000:
         return f"{value:,.0f}"
     if magnitude >= 100:
@@ -87,7 +89,7 @@ def _header(out_dir: Path) -> list[str]:
         meta = json.loads((out_dir / "meta.json").read_text())
     except (OSError, ValueError):
         return []
-    servers = ", ".join(f"{k}: {v}" for k, v in meta.get("servers", {}).items())
+    servers = "; ".join(f"`{k}`: {v}" for k, v in meta.get("servers", {}).items())
     return [
         f"Run {meta['started_utc']} (UTC) on {meta['cores']} cores ({meta['cpu']}), "
         f"Python {meta['python']}; upstream: {meta['upstream']}"

@@ -36,6 +36,7 @@ class Settings:
     file_connections: int = 4
     coalesce_clients: int = 50
     cold_samples: int = 3  # uncached files per server for time to first byte
+    uv_warm_repeats: int = 3  # warm installs per server (the median is kept)
     big_file_size: int = 64 * MIB  # cached-throughput file
     cold_file_size: int = 16 * MIB  # time-to-first-byte files
     large_page_files: int = 3000
@@ -72,6 +73,7 @@ def quick_settings(out_dir: Path) -> Settings:
         file_connections=2,
         coalesce_clients=20,
         cold_samples=1,
+        uv_warm_repeats=1,
         big_file_size=8 * MIB,
         cold_file_size=4 * MIB,
         quick=True,

@@ -14,7 +14,7 @@ import aiohttp
 from bench import client, progress
 from bench.scenarios import Context
 from bench.servers import Server
-from bench.upstream import LocalUpstream
+from bench.upstream import FileRef, LocalUpstream
 
 HEADERS = {"Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1"}
 
@@ -38,6 +38,10 @@ async def _burst(url: str, clients: int) -> tuple[float, int]:
         return time.perf_counter() - start, outcomes.count(False)
 
 
+def _upstream_count(upstream: LocalUpstream, ref: FileRef, page: bool) -> int:
+    return upstream.page_requests(ref.project) if page else upstream.file_requests(ref.filename)
+
+
 def run(ctx: Context, server: Server) -> None:
     upstream = ctx.upstream
     ref = upstream.catalogue.coalesce.get(server.name)
@@ -45,19 +49,12 @@ def run(ctx: Context, server: Server) -> None:
         return
     n = ctx.settings.coalesce_clients
     page_url = server.page_url(ref.project)
-    targets = (
-        ("coalesce-page", lambda: upstream.page_requests(ref.project), lambda: page_url),
-        (
-            "coalesce-file",
-            lambda: upstream.file_requests(ref.filename),
-            lambda: client.file_url(page_url, ref.filename),
-        ),
-    )
-    for scenario, count, url_of in targets:
-        url = url_of()
-        before = count()
+    for scenario in ("coalesce-page", "coalesce-file"):
+        is_page = scenario == "coalesce-page"
+        url = page_url if is_page else client.file_url(page_url, ref.filename)
+        before = _upstream_count(upstream, ref, is_page)
         wall, failures = asyncio.run(_burst(url, n))
-        upstream_requests = count() - before
+        upstream_requests = _upstream_count(upstream, ref, is_page) - before
         add = ctx.results.add
         add(server.name, scenario, "upstream_requests", upstream_requests, "count")
         add(server.name, scenario, "wall_ms", wall * 1000, "ms")

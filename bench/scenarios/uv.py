@@ -14,8 +14,6 @@ from bench.scenarios import Context, median
 from bench.servers import Server
 from bench.tools import find_uv
 
-WARM_REPEATS = 3
-
 
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "PIP_", "VIRTUAL_ENV"))}
@@ -62,7 +60,7 @@ def run(ctx: Context, server: Server) -> None:
         return
     packages = ctx.upstream.catalogue.uv_packages
     # The first install fills the server's cache; the warm figure is the median of the rest.
-    for phase, repeats in (("cold", 1), ("warm", WARM_REPEATS)):
+    for phase, repeats in (("cold", 1), ("warm", ctx.settings.uv_warm_repeats)):
         try:
             seconds = median(
                 [install_once(uv, server.simple_root, packages) for _ in range(repeats)]

@@ -57,7 +57,8 @@ class Server:
         return []
 
     def describe(self) -> str:
-        return f"{self.name} {self.version}".strip()
+        """What exactly ran, for the summary's header."""
+        return self.version or self.name
 
 
 class ExternalServer(Server):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import urllib.request
 from pathlib import Path
@@ -66,8 +67,10 @@ class BareAiohttpServer(Server):
         super().__init__()
         self.name = name
         import aiohttp
+        import uvloop
 
-        self.version = f"aiohttp {aiohttp.__version__}"
+        uvloop_version = getattr(uvloop, "__version__", "?")
+        self.version = f"aiohttp {aiohttp.__version__} + uvloop {uvloop_version}, 1 process"
         env = {**clean_environ(), "PYTHONPATH": str(REPO_ROOT)}
         argv = [sys.executable, "-m", "bench.ceiling_app", str(root), str(self.port)]
         self._process = ManagedProcess(argv, env, workdir / "logs" / f"{name}.log", REPO_ROOT)
@@ -144,7 +147,9 @@ class NginxServer(Server):
             NGINX_CONF.format(user=user, prefix=prefix, port=self.port, root=root.resolve())
         )
         argv = [exe, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")]
-        self.version = "nginx"
+        probe = subprocess.run([exe, "-v"], capture_output=True, text=True, timeout=10)
+        found = (probe.stderr or probe.stdout).strip().rpartition(":")[2].strip()
+        self.version = f"{found or 'nginx'}, 1 worker, gzip_static"
         self._process = ManagedProcess(argv, clean_environ(), workdir / "logs" / f"{name}.log")
 
     def start(self) -> None:

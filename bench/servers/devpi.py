@@ -25,7 +25,7 @@ class DevpiServer(Server):
         self.name = name
         self.index_url = index_url
         self.bin_dir = ensure_venv("devpi", ["devpi-server"])
-        self.version = package_version(self.bin_dir, "devpi-server")
+        self.version = f"devpi-server {package_version(self.bin_dir, 'devpi-server')}"
         self.server_dir = workdir / f"{name}-server"
         self.env = clean_environ()
         argv = [

@@ -23,7 +23,9 @@ class GroxpiServer(Server):
         extra_env: dict[str, str] | None = None,
     ) -> None:
         self.name = name
-        self.version = groxpi.__version__
+        workers_text = f"{workers} worker" + ("s" if workers > 1 else "")
+        storage = ", S3 storage on moto_server" if extra_env else ""
+        self.version = f"groxpi {groxpi.__version__}, {workers_text}{storage}"
         env = {
             "GROXPI_INDEX_URL": index_url,
             "GROXPI_WORKERS": str(workers),

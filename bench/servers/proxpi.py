@@ -27,7 +27,11 @@ class ProxpiServer(Server):
         super().__init__()
         self.name = name
         bin_dir = ensure_venv("proxpi", ["proxpi", "gunicorn"])
-        self.version = package_version(bin_dir, "proxpi")
+        self.version = (
+            f"proxpi {package_version(bin_dir, 'proxpi')}, gunicorn "
+            f"{package_version(bin_dir, 'gunicorn')} --preload, {workers} "
+            f"worker{'s' if workers > 1 else ''} x 2 threads"
+        )
         env = {
             **clean_environ(),
             "PROXPI_INDEX_URL": index_url,

@@ -34,7 +34,9 @@ def _needs_bench_extras() -> None:
         _needs(module, "pip install -e '.[bench]'")
 
 
-def _bench(args: list[str], env: dict[str, str] | None = None, timeout: float = 240):
+def _bench(
+    args: list[str], env: dict[str, str] | None = None, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bench", *args],
         cwd=REPO_ROOT,
@@ -72,9 +74,9 @@ def test_quick_run_writes_csv_summary_and_chart(tmp_path: Path) -> None:
         assert tuple(next(reader)) == COLUMNS
         rows = list(reader)
     by_server: dict[str, dict[tuple[str, str], float]] = {}
-    for server, scenario, metric, value, unit in rows:
+    for server, scenario, metric, text, unit in rows:
         assert unit
-        by_server.setdefault(server, {})[(scenario, metric)] = float(value)
+        by_server.setdefault(server, {})[(scenario, metric)] = float(text)
     for server in ("groxpi", "proxpi"):
         values = by_server[server]
         assert all(v >= 0 for v in values.values()), server
@@ -149,7 +151,7 @@ def test_analysis_ratios_summary_and_chart(tmp_path: Path) -> None:
     assert "groxpi/proxpi" not in ratios[("coalesce-page", "upstream_requests")]  # x/0
     assert ("groxpi/proxpi", 3, 3) in tables.wins
     text = report.render(tmp_path, tables)
-    row = "| api-small-json-gzip | rps | ↑ | 20,000 req/s | 10.0{x} | 0.8{x} |"
+    row = "| api-small-json-gzip | rps | ↑ | 20,000 req/s | 10{x} | 0.8{x} |"
     assert row.format(x=report.TIMES) in text
     chart.draw(csv_path, tmp_path / "chart.png")
     assert (tmp_path / "chart.png").stat().st_size > 1000
