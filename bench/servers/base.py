@@ -81,7 +81,8 @@ class ExternalServer(Server):
         return self._base + self._simple_path
 
     def start(self) -> None:
-        wait_http(self.simple_root, 10.0, None, None)
+        """Only check it answers (groxpi and proxpi both have ``/health``)."""
+        wait_http(self._base + "/health", 10.0, None, self.name)
 
     def stop(self) -> None:
         pass
