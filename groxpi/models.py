@@ -20,7 +20,8 @@ SUPPORTED_MINOR = 4
 
 class Meta(msgspec.Struct, kw_only=True, omit_defaults=True, rename="kebab"):
     api_version: str
-    last_serial: int | msgspec.UnsetType = msgspec.field(default=UNSET, name="_last-serial")
+    # a private PyPI field: some mirrors send it as a string, so take either and pass it on
+    last_serial: int | str | msgspec.UnsetType = msgspec.field(default=UNSET, name="_last-serial")
 
 
 class ProjectStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -79,7 +80,8 @@ class ProjectPage(msgspec.Struct, kw_only=True, omit_defaults=True, rename="keba
 
 class ProjectEntry(msgspec.Struct, kw_only=True, omit_defaults=True, rename="kebab"):
     name: str
-    last_serial: int | msgspec.UnsetType = msgspec.field(default=UNSET, name="_last-serial")
+    # a private PyPI field: some mirrors send it as a string, so take either and pass it on
+    last_serial: int | str | msgspec.UnsetType = msgspec.field(default=UNSET, name="_last-serial")
 
 
 class ProjectList(msgspec.Struct, kw_only=True, omit_defaults=True):
