@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
-import subprocess
-import sys
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,66 +11,7 @@ import pytest
 
 from tests.conftest import GroxpiFactory
 from tests.support.fake_index import FakeIndex, Fault
-
-UV = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
-
-
-def make_venv(path: Path, with_pip: bool) -> Path:
-    if with_pip:
-        subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
-    else:
-        subprocess.run([UV, "venv", "--quiet", "--python", sys.executable, str(path)], check=True)
-    return path / "bin" / "python"
-
-
-def pip_install(python: Path, index: str, *packages: str) -> str:
-    result = subprocess.run(
-        [
-            str(python),
-            "-m",
-            "pip",
-            "install",
-            "--isolated",
-            "--no-cache-dir",
-            "--disable-pip-version-check",
-            "--index-url",
-            index,
-            *packages,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
-
-
-def uv_install(python: Path, index: str, *packages: str) -> str:
-    result = subprocess.run(
-        [
-            UV,
-            "pip",
-            "install",
-            "--no-cache",
-            "--python",
-            str(python),
-            "--index-url",
-            index,
-            *packages,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stderr
-
-
-def installed_version(python: Path, package: str) -> str:
-    code = f"import importlib.metadata as m; print(m.version({package!r}))"
-    return subprocess.run(
-        [str(python), "-c", code], capture_output=True, text=True, check=True
-    ).stdout.strip()
+from tests.support.installers import installed_version, make_venv, pip_install, uv_install
 
 
 @pytest.mark.slow

@@ -6,9 +6,7 @@ import hashlib
 import http.client
 import io
 import json
-import shutil
 import subprocess
-import sys
 import tarfile
 import time
 import urllib.error
@@ -25,7 +23,8 @@ import pytest
 
 from tests.support import wheels
 from tests.support.fake_index import JSON_TYPE, FakeIndex, Fault, Release
-from tests.support.server import REPO_ROOT, GroxpiProcess, GroxpiStartError
+from tests.support.installers import make_venv, pip_install, uv_install
+from tests.support.server import GroxpiProcess, GroxpiStartError
 
 ACCEPT_JSON = "application/vnd.pypi.simple.v1+json"
 PIP_ACCEPT = f"{ACCEPT_JSON}, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
@@ -320,11 +319,6 @@ def test_wheels_are_deterministic_with_valid_record(tmp_path: Path) -> None:
     assert "Name: Zeta_Pkg" in meta and "Requires-Python: >=3.8" in meta
 
 
-def _make_venv(path: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
-    return path / "bin" / "python"
-
-
 def _installed_versions(python: Path) -> str:
     code = "import alpha, beta; print(alpha.__version__, beta.__version__)"
     return subprocess.run(
@@ -337,63 +331,19 @@ def _installed_versions(python: Path) -> str:
 def test_pip_installs_directly_from_fake(tmp_path: Path, mode: str) -> None:
     with FakeIndex(tmp_path / "index", mode=mode) as index:  # type: ignore[arg-type]
         index.add_default_projects()
-        python = _make_venv(tmp_path / "venv")
-        subprocess.run(
-            [
-                str(python),
-                "-m",
-                "pip",
-                "install",
-                "--isolated",
-                "--no-cache-dir",
-                "--disable-pip-version-check",
-                "--index-url",
-                index.index_url,
-                "alpha",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+        python = make_venv(tmp_path / "venv", with_pip=True)
+        pip_install(python, index.index_url, "alpha")
         assert _installed_versions(python) == "1.0 1.0"
         assert index.file_requests("beta-2.0-py3-none-any.whl") == 0
 
 
 @pytest.mark.slow
 def test_uv_installs_directly_from_fake(fake_index: FakeIndex, tmp_path: Path) -> None:
-    uv = shutil.which("uv")
-    if uv is None:
-        pytest.skip("uv is not installed")
-    venv = tmp_path / "uv-venv"
-    subprocess.run([uv, "venv", "--quiet", str(venv)], check=True, timeout=60)
-    python = venv / "bin" / "python"
-    subprocess.run(
-        [
-            uv,
-            "pip",
-            "install",
-            "--no-cache",
-            "--python",
-            str(python),
-            "--index-url",
-            fake_index.index_url,
-            "alpha",
-            "gamma",
-            "Zeta_Pkg",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    python = make_venv(tmp_path / "uv-venv", with_pip=False)
+    uv_install(python, fake_index.index_url, "alpha", "gamma", "Zeta_Pkg")
     assert _installed_versions(python) == "1.0 1.0"
 
 
-needs_cli = pytest.mark.skipif(
-    not (REPO_ROOT / "groxpi" / "__main__.py").exists(), reason="groxpi CLI not present yet"
-)
-
-
-@needs_cli
 def test_groxpi_runner_starts_and_stops(groxpi_server: Any) -> None:
     proc: GroxpiProcess = groxpi_server()
     status, _, body = fetch(proc.url + "/health")
@@ -402,7 +352,6 @@ def test_groxpi_runner_starts_and_stops(groxpi_server: Any) -> None:
     assert not proc.running()
 
 
-@needs_cli
 def test_groxpi_runner_reports_startup_failure(tmp_path: Path) -> None:
     proc = GroxpiProcess({"GROXPI_CACHE_SIZE": "5XB"}, tmp_path / "cache")
     with pytest.raises(GroxpiStartError, match="GROXPI_CACHE_SIZE"):

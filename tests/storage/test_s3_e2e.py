@@ -12,8 +12,8 @@ import pytest
 from tests.conftest import GroxpiFactory
 from tests.storage.conftest import unique_bucket
 from tests.support.fake_index import FakeIndex, Fault
+from tests.support.installers import make_venv, uv_install
 from tests.support.moto import ACCESS_KEY, REGION, SECRET_KEY, MotoServer
-from tests.test_e2e import make_venv, uv_install
 
 WHEEL = "alpha-1.0-py3-none-any.whl"
 
