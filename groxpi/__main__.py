@@ -81,13 +81,13 @@ async def _serve(config: Config, reuse_port: bool) -> int:
 
     from .storage import StorageError
     from .web.app import create_app
+    from .web.metrics import runner_options
 
-    access_log = logging.getLogger("aiohttp.access") if config.access_log else None
     runner: web.AppRunner | None = None
     try:
         runner = web.AppRunner(
             create_app(config),
-            access_log=access_log,
+            **runner_options(config.access_log),
             handle_signals=False,
             shutdown_timeout=config.shutdown_timeout,
         )

@@ -7,34 +7,54 @@ With several workers each process reports its own numbers.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 from aiohttp import web
+from aiohttp.web_log import AccessLogger
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_response import StreamResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from .app_types import Handler
 from .state import SERVICES, Services
 
 REQUESTS = web.AppKey("request_counts", Counter)
+ACCESS_LOGGER = "aiohttp.access"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "DELETE", "POST", "PUT", "PATCH", "OPTIONS"})
 
 
-@web.middleware
-async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Count each request by route and final status."""
-    info = request.match_info
-    method = request.method if request.method in KNOWN_METHODS else "OTHER"  # bounded labels
-    route = info.route.resource.canonical if info.route.resource is not None else "unmatched"
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        request.app[REQUESTS][(method, route, exc.status)] += 1
-        raise
-    request.app[REQUESTS][(method, route, response.status)] += 1
-    return response
+class CountingAccessLogger(AccessLogger):
+    """Counts every request by route and status, and writes the access log if enabled.
+
+    aiohttp calls the access logger once per finished request, outside the
+    middleware chain, so counting here costs no extra coroutine per request.
+    Access lines are only formatted when the logger is enabled for INFO.
+    """
+
+    @property
+    def enabled(self) -> bool:
+        return True  # always called: counting does not depend on the log level
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        if isinstance(request, web.Request):
+            info = request.match_info
+            method = request.method if request.method in KNOWN_METHODS else "OTHER"
+            resource = info.route.resource
+            route = resource.canonical if resource is not None else "unmatched"
+            request.app[REQUESTS][(method, route, response.status)] += 1
+        if self.logger.isEnabledFor(logging.INFO):
+            super().log(request, response, time)
+
+
+def runner_options(access_log: bool) -> dict[str, Any]:
+    """AppRunner arguments that route every finished request through the counter."""
+    logger = logging.getLogger(ACCESS_LOGGER)
+    logger.setLevel(logging.INFO if access_log else logging.WARNING)
+    return {"access_log": logger, "access_log_class": CountingAccessLogger}
 
 
 class GroxpiCollector(Collector):
@@ -100,5 +120,4 @@ async def metrics(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     app[REQUESTS] = Counter()
-    app.middlewares.insert(0, count_requests)  # outermost: sees final statuses
     app.router.add_get("/metrics", metrics)

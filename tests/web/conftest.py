@@ -7,10 +7,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
 from groxpi.config import load_config
 from groxpi.web.app import create_app
+from groxpi.web.metrics import runner_options
 from tests.support.fake_index import FakeIndex
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
@@ -20,7 +21,10 @@ JSON = "application/vnd.pypi.simple.v1+json"
 
 @pytest.fixture
 def make_client(
-    aiohttp_client: Callable[..., Awaitable[TestClient]], fake_index: FakeIndex, tmp_path: Path
+    aiohttp_client: Callable[..., Awaitable[TestClient]],
+    aiohttp_server: Callable[..., Awaitable[TestServer]],
+    fake_index: FakeIndex,
+    tmp_path: Path,
 ) -> ClientFactory:
     """``await make_client(**env)``: a test client for groxpi configured from ``env``."""
 
@@ -32,7 +36,9 @@ def make_client(
             "GROXPI_READ_TIMEOUT": "2",
         }
         full.update({key: str(value) for key, value in env.items()})
-        return await aiohttp_client(create_app(load_config(full)))
+        config = load_config(full)
+        server = await aiohttp_server(create_app(config), **runner_options(config.access_log))
+        return await aiohttp_client(server)
 
     return make
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.fake_index import FakeIndex
+from tests.web.conftest import ClientFactory
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -38,3 +40,15 @@ async def test_metrics_count_requests_caches_and_bytes(
     assert found[("groxpi_upstream_fetches_total", ())] == 3
     assert found[("groxpi_bytes_served_total", ())] == wheel.size
     assert found[("groxpi_cache_limit_bytes", ())] == 5_000_000_000
+
+
+async def test_access_log_only_when_switched_on(
+    make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    quiet = await make_client()
+    await quiet.get("/health")
+    assert not [r for r in caplog.records if r.name == "aiohttp.access"]
+    loud = await make_client(GROXPI_ACCESS_LOG="true")
+    await loud.get("/health")
+    lines = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+    assert any('"GET /health HTTP/1.1" 200' in line for line in lines)
