@@ -14,6 +14,7 @@ from .. import __version__
 from ..index import LIST_KEY
 from ..names import normalize_project
 from ..upstream import Reachability
+from .errors import answers_errors
 from .state import SERVICES
 
 REACHABILITY = web.AppKey("reachability", Reachability)
@@ -34,6 +35,7 @@ def human_duration(seconds: float) -> str:
     return f"{days}d {hours}h {minutes}m {secs}s" if days else f"{hours}h {minutes}m {secs}s"
 
 
+@answers_errors
 @aiohttp_jinja2.template("home.html")
 async def home(request: web.Request) -> dict[str, Any]:
     services = request.app[SERVICES]
@@ -56,6 +58,7 @@ async def home(request: web.Request) -> dict[str, Any]:
     }
 
 
+@answers_errors
 async def health(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     reachability = request.app[REACHABILITY]
@@ -108,12 +111,14 @@ async def _admin_request(request: web.Request) -> None:
     authorize(request)
 
 
+@answers_errors
 async def drop_project_list(request: web.Request) -> web.Response:
     await _admin_request(request)
     dropped = request.app[SERVICES].index.invalidate(LIST_KEY)
     return web.json_response({"dropped": dropped})
 
 
+@answers_errors
 async def drop_project(request: web.Request) -> web.Response:
     await _admin_request(request)
     project = normalize_project(request.match_info["project"])

@@ -11,41 +11,14 @@ import jinja2
 from aiohttp import web
 
 from ..config import Config
-from ..errors import NotFound, UpstreamError
 from ..files import FileCache
 from ..index import IndexCache
-from ..storage import StorageError, create_storage
+from ..storage import create_storage
 from ..upstream import Reachability, UpstreamClient
 from . import admin, files, metrics, simple
-from .app_types import Handler
 from .state import SERVICES, Services
 
 log = logging.getLogger(__name__)
-
-
-def _plain(status: int, message: str) -> web.Response:
-    return web.Response(status=status, text=f"{status} {message}\n")
-
-
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Domain errors become short plain-text answers; nothing leaks a stack trace."""
-    try:
-        return await handler(request)
-    except web.HTTPException:
-        raise
-    except NotFound:
-        return _plain(404, "Not Found")
-    except UpstreamError as exc:
-        return _plain(exc.status, f"Upstream error: {exc}")
-    except StorageError as exc:
-        log.warning("storage error on %s: %s", request.path, exc)
-        return _plain(503, f"Storage unavailable: {exc}")
-    except ConnectionError:
-        raise
-    except Exception:
-        log.exception("unexpected error on %s %s", request.method, request.path)
-        return _plain(500, "Internal Server Error")
 
 
 def build_services(config: Config) -> Services:
@@ -57,7 +30,7 @@ def build_services(config: Config) -> Services:
 
 
 def create_app(config: Config) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=64 * 1024)
+    app = web.Application(client_max_size=64 * 1024)
     services = build_services(config)
     app[SERVICES] = services
     app[admin.REACHABILITY] = Reachability(services.client)

@@ -15,6 +15,7 @@ from ..files import Download
 from ..index import CachedProject
 from ..names import METADATA_SUFFIX, normalize_project, valid_filename
 from ..storage import StoredObject
+from .errors import answers_errors
 from .state import SERVICES, Services
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ def _upstream_source(cached: CachedProject, filename: str) -> tuple[str, str | N
     raise NotFound(filename)
 
 
+@answers_errors
 async def serve_file(request: web.Request) -> web.StreamResponse:
     project = normalize_project(request.match_info["project"])
     filename = request.match_info["filename"]

@@ -20,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from .errors import answers_errors
 from .state import SERVICES, Services
 
 REQUESTS = web.AppKey("request_counts", Counter)
@@ -110,6 +111,7 @@ class GroxpiCollector(Collector):
         )
 
 
+@answers_errors
 async def metrics(request: web.Request) -> web.Response:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(GroxpiCollector(request.app[SERVICES], request.app[REQUESTS]))

@@ -7,6 +7,7 @@ from aiohttp import web
 from ..names import normalize_project
 from ..negotiate import choose_coding, choose_media
 from ..render import RenderedPage
+from .errors import answers_errors
 from .state import SERVICES
 
 NOT_ACCEPTABLE = (
@@ -41,11 +42,13 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))
 
 
+@answers_errors
 async def project_list(request: web.Request) -> web.Response:
     page = await request.app[SERVICES].index.project_list()
     return page_response(request, page)
 
 
+@answers_errors
 async def project_page(request: web.Request) -> web.StreamResponse:
     raw = request.match_info["project"]
     project = normalize_project(raw)

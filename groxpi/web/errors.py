@@ -1,0 +1,47 @@
+"""Domain errors become short plain-text answers; nothing leaks a stack trace.
+
+A decorator on each handler rather than a middleware: aiohttp rebuilds the
+middleware chain on every request, which measurably slowed cached pages.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+from aiohttp import web
+
+from ..errors import NotFound, UpstreamError
+from ..storage import StorageError
+from .app_types import Handler
+
+log = logging.getLogger(__name__)
+
+
+def plain(status: int, message: str) -> web.Response:
+    return web.Response(status=status, text=f"{status} {message}\n")
+
+
+def answers_errors(handler: Handler) -> Handler:
+    """Wrap a handler so domain errors map to 404/502/503/504 and anything else to 500."""
+
+    @functools.wraps(handler)
+    async def wrapper(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPException:
+            raise
+        except NotFound:
+            return plain(404, "Not Found")
+        except UpstreamError as exc:
+            return plain(exc.status, f"Upstream error: {exc}")
+        except StorageError as exc:
+            log.warning("storage error on %s: %s", request.path, exc)
+            return plain(503, f"Storage unavailable: {exc}")
+        except ConnectionError:
+            raise
+        except Exception:
+            log.exception("unexpected error on %s %s", request.method, request.path)
+            return plain(500, "Internal Server Error")
+
+    return wrapper
