@@ -1,8 +1,8 @@
 """Pages encoded once per refresh: PEP 691 JSON and PEP 503 HTML, identity or compressed.
 
 A :class:`RenderedPage` holds the finished bytes for every media type and
-content coding, built lazily on first use and then reused, so serving a cached
-page does no encoding, templating or URL rewriting.
+content coding (identity and gzip up front, deflate on first use), so serving
+a cached page does no encoding, templating or URL rewriting.
 """
 
 from __future__ import annotations
@@ -55,6 +55,11 @@ class RenderedPage:
     def __init__(self, json_body: bytes, html_body: bytes) -> None:
         self._identity = {JSON: json_body, HTML: html_body}
         self._variants: dict[tuple[str, str], Variant] = {}
+        # Encode what nearly every client asks for now, while rendering runs in a
+        # worker thread; compressing a large page later would stall the event loop.
+        for fmt in (JSON, HTML):
+            for coding in ("identity", "gzip"):
+                self.variant(fmt, coding)
 
     def variant(self, fmt: str, coding: str) -> Variant:
         key = (fmt, coding)

@@ -1,0 +1,58 @@
+"""Rendering merged pages: honest api-version, local URLs, escaping, ready encodings."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+from groxpi.models import File, Meta, ProjectPage, ProjectStatus
+from groxpi.render import HTML, JSON, api_version, render_project, versions_of
+
+
+def page(files: list[File], version: str = "1.3", **extra: object) -> ProjectPage:
+    return ProjectPage(meta=Meta(api_version=version), name="demo", files=files, **extra)
+
+
+def wheel(name: str = "demo-1.0-py3-none-any.whl", **fields: object) -> File:
+    return File(filename=name, url=f"https://files.example/{name}", hashes={"sha256": "ab"},
+                **fields)  # fmt: skip
+
+
+def test_api_version_is_1_0_without_sizes_and_capped_otherwise() -> None:
+    assert api_version(page([wheel()])) == "1.0"
+    assert api_version(page([wheel(size=3)], "1.3")) == "1.3"
+    assert api_version(page([wheel(size=3)], "1.9")) == "1.4"
+    assert api_version(page([wheel(size=3)], "1.0")) == "1.1"  # sizes present: PEP 700 holds
+
+
+def test_versions_from_filenames_when_upstream_gives_none() -> None:
+    files = [wheel("demo-1.0-py3-none-any.whl"), wheel("demo-2.0.tar.gz"), wheel("junk.exe")]
+    assert versions_of(files) == ["1.0", "2.0"]
+
+
+def test_urls_are_local_single_segments_and_html_is_escaped() -> None:
+    evil = wheel('demo-1.0-py3-none-any.whl"><script>', requires_python="<4&>=3",
+                 yanked="<b>bad</b>", core_metadata={"sha256": "cd"})  # fmt: skip
+    rendered = render_project(page([evil]))
+    document = json.loads(rendered.variant(JSON, "identity").body)
+    (file,) = document["files"]
+    assert "/" not in file["url"] and "files.example" not in file["url"]
+    assert file["core-metadata"] == file["dist-info-metadata"] == {"sha256": "cd"}
+    html = rendered.variant(HTML, "identity").body.decode()
+    assert "<script>" not in html and "<b>" not in html
+    assert 'data-requires-python="&lt;4&amp;&gt;=3"' in html
+
+
+def test_quarantined_page_lists_no_files_and_keeps_status() -> None:
+    rendered = render_project(page([wheel(size=1)], project_status=ProjectStatus(
+        status="quarantined", reason="malware")))  # fmt: skip
+    document = json.loads(rendered.variant(JSON, "identity").body)
+    assert document["files"] == []
+    assert document["project-status"] == {"status": "quarantined", "reason": "malware"}
+
+
+def test_gzip_variants_are_encoded_up_front() -> None:
+    rendered = render_project(page([wheel(size=1)]))
+    assert set(rendered._variants) >= {(JSON, "gzip"), (HTML, "gzip")}
+    body = rendered.variant(JSON, "gzip").body
+    assert gzip.decompress(body) == rendered.variant(JSON, "identity").body
