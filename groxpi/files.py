@@ -297,6 +297,9 @@ class FileCache:
             async for chunk in response.content.iter_chunked(CHUNK):
                 hasher.update(chunk)
                 download.append(chunk)
+                # Reads return at once while aiohttp has data buffered: yield so
+                # waiting clients get the first bytes now, not after the burst.
+                await asyncio.sleep(0)
         if download.size is not None and download.written != download.size:
             raise IntegrityError(
                 f"upstream sent {download.written} of {download.size} bytes for {download.key}"
