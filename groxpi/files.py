@@ -213,6 +213,7 @@ class FileCache:
         """Let running downloads finish (bounded), then drop what is unfinished."""
         if self._resync_task is not None:
             self._resync_task.cancel()
+            await asyncio.gather(self._resync_task, return_exceptions=True)
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=timeout)
         for task in list(self._tasks):

@@ -128,7 +128,6 @@ class IndexCache:
             # one goes on in the background and is stored when it lands.
             return (await asyncio.wait_for(refresh, STALE_GRACE)).value
         except UpstreamError:
-            entry.retry_at = self.clock() + min(RETRY_AFTER_ERROR, max(self.ttl, 1.0))
             log.warning("serving stale page for %r: upstream refresh failed", key or "/")
         except TimeoutError:
             log.warning("serving stale page for %r: upstream refresh is slow", key or "/")
@@ -136,7 +135,15 @@ class IndexCache:
         return entry.value
 
     async def _refresh(self, key: str, fetch: Callable[[], Awaitable[_Entry]]) -> _Entry:
-        fresh = await fetch()
+        try:
+            fresh = await fetch()
+        except UpstreamError:
+            # Back off here, not in a waiter: a slow failure lands after every
+            # waiter has already been given the stale page.
+            entry = self._entries.get(key)
+            if entry is not None and entry.value is not None:
+                entry.retry_at = self.clock() + min(RETRY_AFTER_ERROR, max(self.ttl, 1.0))
+            raise
         if fresh.value is None and self._entries.get(key) is not fresh:
             self._forget_expired_negatives()
             self._negatives.append(key)
@@ -164,21 +171,25 @@ class IndexCache:
             return_exceptions=True,
         )
         pages: list[ProjectPage] = []
+        partial = False  # an extra index failed: its files are missing for now
         for upstream, result in zip(self.upstreams, results, strict=True):
             if isinstance(result, NotFound):
                 continue
             if isinstance(result, BaseException):
                 _raise_unless_extra(upstream, self.upstreams[0], result)
+                partial = True
                 continue
             pages.append(result)
         now = self.clock()
         if not pages:
+            if partial:  # maybe it exists only there: not a "no such project"
+                raise UpstreamError(f"extra index failed for {name}")
             return _Entry(None, now + self.negative_ttl)
         merged = merge_pages(name, pages)
         files = {file.filename: file for file in merged.files}
         rendered = await asyncio.to_thread(render_project, merged)  # big pages take a while
         cached = CachedProject(name, rendered, files, merged.quarantined)
-        return _Entry(cached, now + self.ttl)
+        return _Entry(cached, now + (RETRY_AFTER_ERROR if partial else self.ttl))
 
     async def _fetch_list(self) -> _Entry:
         results = await asyncio.gather(

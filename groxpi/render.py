@@ -1,7 +1,7 @@
 """Pages encoded once per refresh: PEP 691 JSON and PEP 503 HTML, identity or compressed.
 
 A :class:`RenderedPage` holds the finished bytes for every media type and
-content coding (identity and gzip up front, deflate on first use), so serving
+content coding, all encoded up front, so serving
 a cached page does no encoding, templating or URL rewriting.
 """
 
@@ -55,10 +55,10 @@ class RenderedPage:
     def __init__(self, json_body: bytes, html_body: bytes) -> None:
         self._identity = {JSON: json_body, HTML: html_body}
         self._variants: dict[tuple[str, str], Variant] = {}
-        # Encode what nearly every client asks for now, while rendering runs in a
-        # worker thread; compressing a large page later would stall the event loop.
+        # Encode every variant now, while rendering runs in a worker thread;
+        # compressing a large page later would stall the event loop.
         for fmt in (JSON, HTML):
-            for coding in ("identity", "gzip"):
+            for coding in CODINGS:
                 self.variant(fmt, coding)
 
     def variant(self, fmt: str, coding: str) -> Variant:

@@ -43,10 +43,12 @@ class Spool:
             try:
                 fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except (FileNotFoundError, BlockingIOError):  # being checked or removed
+            except BaseException as exc:
                 if fd >= 0:
                     os.close(fd)
-                time.sleep(0.01)
+                if not isinstance(exc, FileNotFoundError | BlockingIOError):
+                    raise
+                time.sleep(0.001)  # another process is checking or removing it
                 continue
             self._lock_fd = fd
         if self._lock_fd >= 0 and self._holds_lock():

@@ -171,8 +171,9 @@ class UpstreamClient:
                     log.warning("upstream %s answered %d", safe_url(url), response.status)
                     raise UpstreamError(f"upstream answered {response.status} for {url.path}")
                 body = await _read_limited(response, MAX_PAGE_BYTES)
-                final_url = response.url.with_user(url.user).with_password(url.password)
-                return body, response.content_type, final_url
+                # No credentials in the base: links resolved against it must not carry
+                # them to clients (they are added per host when fetching files).
+                return body, response.content_type, safe_url(response.url)
         except (NotFound, UpstreamError):
             raise
         except Exception as exc:

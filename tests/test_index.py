@@ -67,3 +67,48 @@ async def test_failing_extra_index_only_loses_its_files(
             cache.invalidate("beta")
             with pytest.raises(UpstreamError):
                 await cache.project("beta")  # the primary failing still fails
+
+
+async def test_project_only_on_a_failing_extra_index_is_an_error_not_a_404(
+    fake_index: FakeIndex, tmp_path: Path
+) -> None:
+    with FakeIndex(tmp_path / "extra") as extra:
+        extra.add_project("only-extra", [Release("1.0")])
+        config = load_config(
+            {
+                "GROXPI_INDEX_URL": fake_index.index_url,
+                "GROXPI_EXTRA_INDEX_URLS": extra.index_url,
+            }
+        )
+        async with UpstreamClient(config) as client:
+            cache = IndexCache(client, config.upstreams)
+            extra.set_fault("*index*", Fault.status(503))
+            with pytest.raises(UpstreamError):
+                await cache.project("only-extra")
+            assert cache.peek("only-extra") is None  # nothing cached, no "no such project"
+            extra.clear_faults()
+            assert "only_extra-1.0-py3-none-any.whl" in (await cache.project("only-extra")).files
+
+
+async def test_slow_failing_refresh_still_starts_the_back_off(
+    fake_index: FakeIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(index_module, "STALE_GRACE", 0.05)
+    config = load_config(
+        {
+            "GROXPI_INDEX_URL": fake_index.index_url,
+            "GROXPI_INDEX_TTL": "0.05",
+            "GROXPI_READ_TIMEOUT": "0.3",
+        }
+    )
+    async with UpstreamClient(config) as client:
+        cache = IndexCache(client, config.upstreams)
+        first = await cache.project("alpha")
+        fake_index.set_fault("alpha", Fault.hang())
+        await asyncio.sleep(0.1)
+        assert await cache.project("alpha") is first  # stale after the grace
+        await asyncio.sleep(0.5)  # the refresh has now timed out
+        attempts = fake_index.index_requests("/simple/alpha/")
+        for _ in range(5):
+            assert await cache.project("alpha") is first
+        assert fake_index.index_requests("/simple/alpha/") == attempts  # backing off

@@ -55,6 +55,7 @@ async def test_index_credentials_reach_files_but_not_logs(
     async with UpstreamClient(config) as client:
         page = await client.project_page(config.index.url, "pkg")
         (file,) = page.files
+        assert "s3cret" not in file.url  # links never carry the index's password
         async with client.open_file(file.url) as response:
             assert await response.read() == WHEEL
     assert "s3cret" not in caplog.text

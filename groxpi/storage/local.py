@@ -92,7 +92,10 @@ class LocalStorage:
 
     async def delete(self, key: str) -> None:
         path = self._path(key)
-        path.unlink(missing_ok=True)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot delete {key}: {exc.strerror or exc}") from exc
         with contextlib.suppress(OSError):
             path.parent.rmdir()
 

@@ -49,9 +49,9 @@ async def serve_file(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text="404 Not Found: invalid project or file name\n")
     services = request.app[SERVICES]
     key = f"{project}/{filename}"
-    known = services.index.peek(project)
-    if known is not None:  # quarantined or delisted since it was cached: no longer served
-        _upstream_source(known, filename)
+    known = services.index.peek(project)  # NotFound: deleted upstream since it was cached
+    if known is not None and known.quarantined:  # PEP 792: no longer offered
+        raise NotFound(filename)
     stored = await services.files.lookup(key)
     if stored is not None:
         return await _serve_stored(request, services, stored)
@@ -85,7 +85,7 @@ async def _serve_streaming(
     with download.reader() as reader:
         if not await download.wait_started(services.config.download_timeout):
             raise web.HTTPFound(location=download.url)
-        if download.error is not None and download.written == 0:
+        if download.error is not None and not download.verified:
             raise download.failure()
         response = web.StreamResponse(headers={"Content-Type": OCTET_STREAM})
         if download.size is not None:
@@ -148,7 +148,7 @@ async def _send(
             await response.write(chunk)
             services.bytes_served += len(chunk)
     except ConnectionError:
-        raise  # the client left
+        return response  # the client left; nothing to report
     except Exception as exc:
         log.warning("aborted %s mid-transfer: %s", request.path, exc)
         if request.transport is not None:

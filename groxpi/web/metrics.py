@@ -41,7 +41,8 @@ class CountingAccessLogger(AccessLogger):
         return True  # always called: counting does not depend on the log level
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
-        if isinstance(request, web.Request):
+        # Requests aiohttp could not parse never reached routing: no match info.
+        if isinstance(request, web.Request) and request._match_info is not None:
             info = request.match_info
             method = request.method if request.method in KNOWN_METHODS else "OTHER"
             resource = info.route.resource

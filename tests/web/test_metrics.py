@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -52,3 +54,17 @@ async def test_access_log_only_when_switched_on(
     await loud.get("/health")
     lines = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
     assert any('"GET /health HTTP/1.1" 200' in line for line in lines)
+
+
+async def test_unparsable_request_does_not_crash_the_counter(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(b"GET /simple/ HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")
+    await writer.drain()
+    status_line = await reader.readline()
+    writer.close()
+    assert b" 400 " in status_line
+    await asyncio.sleep(0.05)
+    # aiohttp itself logs the parse error; the request counter must not crash on it
+    assert "Unhandled exception" not in caplog.text and "Error in logging" not in caplog.text
