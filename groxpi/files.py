@@ -174,6 +174,7 @@ class FileCache:
         self._downloads: dict[str, Download] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._resync_task: asyncio.Task[None] | None = None
+        self._added_during_list: set[str] | None = None  # set while a resync lists
         # Bounded upstream transfers: a burst of cold files queues (its clients
         # are redirected upstream after GROXPI_DOWNLOAD_TIMEOUT) instead of
         # opening connections and descriptors without limit.
@@ -196,8 +197,14 @@ class FileCache:
         Needed because workers and replicas sharing a store each see only their
         own downloads; run at start-up and every RESYNC_INTERVAL seconds.
         """
-        stored = await self.storage.list()
-        evicted = self.lru.resync((o.key, o.size, o.last_used) for o in stored)
+        self._added_during_list = set()
+        try:
+            stored = await self.storage.list()
+        finally:
+            added, self._added_during_list = self._added_during_list, None
+        evicted = self.lru.resync(
+            ((o.key, o.size, o.last_used) for o in stored), keep=frozenset(added)
+        )
         for key in evicted:
             await self._evict(key)
 
@@ -310,6 +317,8 @@ class FileCache:
         download.size = download.written
 
     async def _track(self, obj: StoredObject) -> None:
+        if self._added_during_list is not None:
+            self._added_during_list.add(obj.key)
         for key in self.lru.add(obj.key, obj.size):
             await self._evict(key)
 

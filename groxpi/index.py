@@ -116,8 +116,11 @@ class IndexCache:
     ) -> CachedProject | RenderedPage | None:
         now = self.clock()
         entry = self._entries.get(key)
-        if entry is not None and (now < entry.expires_at or now < entry.retry_at):
+        if entry is not None and now < entry.expires_at:
             self.stats.hits += 1
+            return entry.value
+        if entry is not None and now < entry.retry_at:  # backing off: stale, no attempt
+            self.stats.stale_served += 1
             return entry.value
         self.stats.misses += 1
         refresh = self._flight.run(key, lambda: self._refresh(key, fetch))

@@ -43,14 +43,20 @@ class LRUSizes:
         if size is not None:
             self.total -= size
 
-    def resync(self, stored: Iterable[tuple[str, int, float]]) -> list[str]:
+    def resync(
+        self, stored: Iterable[tuple[str, int, float]], keep: frozenset[str] = frozenset()
+    ) -> list[str]:
         """Adopt what the store really holds (``key, size, last_used``); return keys to evict.
 
         Other processes sharing the store (workers, replicas) add files this one
         never saw: they are ranked by the store's last-used time, older than
-        every file this process has used; keys the store no longer has are dropped.
+        every file this process has used. Keys the store no longer has are
+        dropped, except ``keep``: keys added while the listing was being taken.
         """
         present = {key: (size, last_used) for key, size, last_used in stored}
+        for key in keep:
+            if key in self._sizes and key not in present:
+                present[key] = (self._sizes[key], 0.0)
         ours = [key for key in self._sizes if key in present]
         others = sorted((k for k in present if k not in self._sizes), key=lambda k: present[k][1])
         self._sizes = OrderedDict((key, present[key][0]) for key in others + ours)

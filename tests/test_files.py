@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
 from groxpi.config import load_config
 from groxpi.files import FileCache
 from groxpi.spool import Spool
-from groxpi.storage import LocalStorage
+from groxpi.storage import LocalStorage, StoredObject
 from groxpi.upstream import UpstreamClient
 
 
@@ -69,4 +70,32 @@ async def test_resync_keeps_a_shared_store_within_the_limit(tmp_path: Path) -> N
     await cache.resync()
     stored = await other.list()
     assert sum(obj.size for obj in stored) <= 1000 and len(stored) == 2
+    await cache.close(timeout=1)
+
+
+async def test_files_stored_while_resync_lists_are_kept(tmp_path: Path) -> None:
+    listing = asyncio.Event()
+    release = asyncio.Event()
+
+    class SlowListing(LocalStorage):
+        async def list(self) -> list[StoredObject]:
+            found = await super().list()
+            listing.set()
+            await release.wait()  # a file gets committed meanwhile
+            return found
+
+    store = SlowListing(tmp_path / "files")
+    client = UpstreamClient(load_config({}))
+    cache = FileCache(store, client, tmp_path / "spool", 10_000)
+    release.set()
+    await cache.start()
+    release.clear()
+    resync = asyncio.create_task(cache.resync())
+    await listing.wait()
+    source = tmp_path / "new.tmp"
+    source.write_bytes(b"x" * 100)
+    await cache._track(await store.put("proj/new.whl", source, None))
+    release.set()
+    await resync
+    assert "proj/new.whl" in cache.lru and cache.lru.total == 100
     await cache.close(timeout=1)
