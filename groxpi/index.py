@@ -147,7 +147,7 @@ class IndexCache:
             if entry is not None and entry.value is not None:
                 entry.retry_at = self.clock() + min(RETRY_AFTER_ERROR, max(self.ttl, 1.0))
             raise
-        if fresh.value is None and self._entries.get(key) is not fresh:
+        if fresh.value is None:
             self._forget_expired_negatives()
             self._negatives.append(key)
         self._entries.pop(key, None)  # re-inserted last: the dict is in refresh order
