@@ -99,6 +99,11 @@ class GroxpiCollector(Collector):
             value=services.files.stats.evictions,
         )
         yield CounterMetricFamily(
+            "groxpi_file_download_failures",
+            "File downloads discarded (upstream, integrity or storage failure)",
+            value=services.files.stats.failures,
+        )
+        yield CounterMetricFamily(
             "groxpi_bytes_served", "File bytes sent to clients", value=services.bytes_served
         )
         yield GaugeMetricFamily(

@@ -42,6 +42,7 @@ async def test_metrics_count_requests_caches_and_bytes(
     assert found[("groxpi_upstream_fetches_total", ())] == 3
     assert found[("groxpi_bytes_served_total", ())] == wheel.size
     assert found[("groxpi_cache_limit_bytes", ())] == 5_000_000_000
+    assert found[("groxpi_file_download_failures_total", ())] == 0
 
 
 async def test_access_log_only_when_switched_on(
