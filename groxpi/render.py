@@ -110,8 +110,11 @@ def versions_of(files: list[File]) -> list[str]:
 
 
 def local_file(file: File) -> File:
-    """A copy of ``file`` whose URL points back at this proxy (relative to the page)."""
-    metadata = file.metadata
+    """A copy of ``file`` whose URL points back at this proxy (relative to the page).
+
+    PEP 658 metadata goes out under the PEP 714 key ``core-metadata`` only: pip
+    22.3 to 23.1 crash on the dict form of the old JSON key ``dist-info-metadata``.
+    """
     return File(
         filename=file.filename,
         url=quote(file.filename, safe=""),  # one path segment: never "//host/..." or "a/b"
@@ -120,8 +123,7 @@ def local_file(file: File) -> File:
         yanked=file.yanked,
         size=file.size,
         upload_time=file.upload_time,
-        core_metadata=metadata,
-        dist_info_metadata=metadata,
+        core_metadata=file.metadata,
         gpg_sig=file.gpg_sig,
         provenance=file.provenance,
     )

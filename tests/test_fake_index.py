@@ -92,7 +92,7 @@ def test_json_page_is_pep691_and_hashes_match(fake_index: FakeIndex) -> None:
     assert entry["size"] == len(data)
     assert entry["hashes"] == {"sha256": sha256(data)}
     meta = fetch(entry["url"] + ".metadata")[2]
-    assert entry["core-metadata"] == entry["dist-info-metadata"] == {"sha256": sha256(meta)}
+    assert entry["core-metadata"] == entry["data-dist-info-metadata"] == {"sha256": sha256(meta)}
     assert b"Requires-Dist: beta>=1.0" in meta
 
 

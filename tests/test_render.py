@@ -37,7 +37,8 @@ def test_urls_are_local_single_segments_and_html_is_escaped() -> None:
     document = json.loads(rendered.variant(JSON, "identity").body)
     (file,) = document["files"]
     assert "/" not in file["url"] and "files.example" not in file["url"]
-    assert file["core-metadata"] == file["dist-info-metadata"] == {"sha256": "cd"}
+    assert file["core-metadata"] == {"sha256": "cd"}
+    assert "dist-info-metadata" not in file  # pip 22.3-23.1 crash on its dict form (PEP 714)
     html = rendered.variant(HTML, "identity").body.decode()
     assert "<script>" not in html and "<b>" not in html
     assert 'data-requires-python="&lt;4&amp;&gt;=3"' in html

@@ -133,7 +133,7 @@ def project_json(key: str, proj: Project, href: Href) -> bytes:
                 "size": dist.size,
                 "upload-time": dist.upload_time,
                 "core-metadata": meta,
-                "dist-info-metadata": meta,
+                "data-dist-info-metadata": meta,  # as PyPI sends it; no pip reads it
             }
         )
     doc: dict[str, Any] = {
