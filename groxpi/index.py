@@ -9,11 +9,13 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from packaging.version import InvalidVersion, Version
+
 from .coalesce import SingleFlight
 from .config import Upstream
 from .errors import NotFound, UpstreamError
 from .models import File, Meta, ProjectList, ProjectPage
-from .render import RenderedPage, api_minor, render_project, render_project_list
+from .render import RenderedPage, api_minor, render_project, render_project_list, versions_of
 from .upstream import UpstreamClient
 
 log = logging.getLogger(__name__)
@@ -239,7 +241,27 @@ def merge_pages(name: str, pages: list[ProjectPage]) -> ProjectPage:
         meta=Meta(api_version=lowest, last_serial=first.meta.last_serial),
         name=first.name or name,
         files=list(files.values()),
+        versions=merged_versions(pages),
         project_status=first.project_status,
         alternate_locations=first.alternate_locations,
         tracks=first.tracks,
     )
+
+
+def merged_versions(pages: list[ProjectPage]) -> list[str]:
+    """Every version any index listed (PEP 700 ``versions`` may name releases
+    without files), from filenames for an index that sent none; sorted, so the
+    page does not depend on which index answered first."""
+    seen: dict[str, None] = {}
+    for page in pages:
+        listed = page.versions if isinstance(page.versions, list) else versions_of(page.files)
+        seen.update(dict.fromkeys(listed))
+    return sorted(seen, key=_version_order)
+
+
+def _version_order(version: str) -> tuple[int, Version | str]:
+    """PEP 440 order; anything unparsable after every valid version, by name."""
+    try:
+        return (0, Version(version))
+    except InvalidVersion:
+        return (1, version)

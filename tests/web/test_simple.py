@@ -264,6 +264,33 @@ async def test_extra_index_files_are_merged(
         assert (await client.get("/simple/only-extra/")).status == 200
 
 
+async def test_merged_page_lists_the_union_of_the_indexes_versions(
+    tmp_path,
+    make_client: ClientFactory,  # type: ignore[no-untyped-def]
+    fake_index: FakeIndex,
+) -> None:
+    # PEP 700: the main index lists 1.23.0 although none of its files is left.
+    fake_index.add_project("numeric", [Release("1.23.0", wheel=False), Release("1.23.1")])
+    with (
+        FakeIndex(tmp_path / "extra") as extra,
+        FakeIndex(tmp_path / "html-extra", mode="html") as html_extra,  # sends no versions
+    ):
+        extra.add_project("numeric", [Release("1.23.1")])
+        html_extra.add_project("numeric", [Release("2.0"), Release("1.10")])
+        client = await make_client(
+            GROXPI_EXTRA_INDEX_URLS=f"{extra.index_url},{html_extra.index_url}"
+        )
+        page = await (await client.get("/simple/numeric/", headers={"Accept": JSON})).json(
+            content_type=None
+        )
+    assert page["versions"] == ["1.10", "1.23.0", "1.23.1", "2.0"]
+    assert {f["filename"] for f in page["files"]} == {
+        "numeric-1.23.1-py3-none-any.whl",
+        "numeric-2.0-py3-none-any.whl",
+        "numeric-1.10-py3-none-any.whl",
+    }
+
+
 async def test_quarantined_project_offers_no_files(
     client: TestClient, fake_index: FakeIndex
 ) -> None:
