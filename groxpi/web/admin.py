@@ -115,7 +115,7 @@ async def _admin_request(request: web.Request) -> None:
 async def drop_project_list(request: web.Request) -> web.Response:
     await _admin_request(request)
     dropped = request.app[SERVICES].index.invalidate(LIST_KEY)
-    return web.json_response({"dropped": dropped})
+    return invalidated({"dropped": dropped})
 
 
 @answers_errors
@@ -125,7 +125,12 @@ async def drop_project(request: web.Request) -> web.Response:
     if project is None:
         raise web.HTTPBadRequest(text="400 Bad Request: invalid project name\n")
     dropped = request.app[SERVICES].index.invalidate(project)
-    return web.json_response({"project": project, "dropped": dropped})
+    return invalidated({"project": project, "dropped": dropped})
+
+
+def invalidated(detail: dict[str, object]) -> web.Response:
+    """proxpi's answer shape, which its users' scripts check, plus what was dropped."""
+    return web.json_response({"status": "success", "data": None, **detail})
 
 
 def add_routes(app: web.Application) -> None:
