@@ -46,6 +46,11 @@ class ConfigError(ValueError):
     """A configuration value that cannot be used; the message names the variable."""
 
 
+def without_credentials(url: URL) -> URL:
+    """The URL without user and password, for logs, pages and comparisons."""
+    return url.with_user(None) if url.user is not None else url
+
+
 @dataclass(frozen=True, slots=True)
 class Upstream:
     """One upstream simple index and how long its pages stay fresh."""
@@ -56,7 +61,7 @@ class Upstream:
     @property
     def display_url(self) -> str:
         """The URL without credentials, for logs and status pages."""
-        return str(self.url.with_user(None))
+        return str(without_credentials(self.url))
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +76,26 @@ class S3Config:
     force_path_style: bool
     redirect: bool
     create_bucket: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Pin:
+    """Projects matching ``pattern`` are served from ``upstreams[index]`` alone."""
+
+    pattern: str
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Policies:
+    """Which projects and files are served (GROXPI_PROJECT_INDEXES and friends)."""
+
+    pins: tuple[Pin, ...] = ()
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    deny_status: int = 404
+    min_release_age: float = 0.0
+    min_release_age_exempt: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +117,7 @@ class Config:
     admin_token: str | None = None
     negative_ttl: float = 60.0
     shutdown_timeout: float = 10.0
+    policies: Policies = Policies()
 
     @property
     def index(self) -> Upstream:
@@ -134,6 +160,39 @@ def parse_url(text: str) -> URL:
     if not url.path.endswith("/"):
         url = url.with_path(url.path + "/")
     return url
+
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_PATTERN_RE = re.compile(r"^[a-z0-9*?\[\]!-]+$")
+
+
+def parse_duration(text: str) -> float:
+    """Parse ``7d``, ``36h``, ``90m``, ``30s`` or plain seconds."""
+    match = _DURATION_RE.match(text)
+    if not match:
+        raise ValueError(f'cannot parse "{text}" as a duration (e.g. 7d, 36h, 90m or seconds)')
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2).lower()]
+
+
+def parse_pattern(text: str) -> str:
+    """A glob on PEP 503-normalized names, normalized likewise (``My_Corp*`` is ``my-corp*``)."""
+    pattern = re.sub(r"[-_.]+", "-", text.strip().lower())
+    if not _PATTERN_RE.match(pattern):
+        raise ValueError(
+            f'"{text}" is not a project name pattern (letters, digits, -_. and * ? [])'
+        )
+    return pattern
+
+
+def parse_patterns(text: str) -> tuple[str, ...]:
+    return tuple(parse_pattern(part) for part in text.split(",") if part.strip())
+
+
+def _parse_deny_status(text: str) -> int:
+    if text.strip() not in ("403", "404"):
+        raise ValueError(f'"{text}" must be 404 or 403')
+    return int(text)
 
 
 def _parse_port(text: str) -> int:
@@ -213,6 +272,37 @@ def _upstreams(env: _Env) -> tuple[Upstream, ...]:
     return (index, *extras)
 
 
+def _pins(env: _Env, upstreams: tuple[Upstream, ...]) -> tuple[Pin, ...]:
+    """``pattern=index-url`` pairs; each URL must be a configured index."""
+    name = "GROXPI_PROJECT_INDEXES"
+    configured = {str(without_credentials(up.url)): i for i, up in enumerate(upstreams)}
+    pins = []
+    for part in (env.raw(name) or "").split(","):
+        if not part.strip():
+            continue
+        pattern, sep, raw_url = part.partition("=")
+        if not sep:
+            raise ConfigError(f'{name}: "{part.strip()}" is not pattern=index-url')
+        url = str(without_credentials(env.parse(name, parse_url, raw_url)))
+        if url not in configured:
+            raise ConfigError(
+                f"{name}: {url} is not GROXPI_INDEX_URL or one of GROXPI_EXTRA_INDEX_URLS"
+            )
+        pins.append(Pin(env.parse(name, parse_pattern, pattern), configured[url]))
+    return tuple(pins)
+
+
+def _policies(env: _Env, upstreams: tuple[Upstream, ...]) -> Policies:
+    return Policies(
+        pins=_pins(env, upstreams),
+        allow=env.get("GROXPI_ALLOW_PROJECTS", parse_patterns, ()),
+        deny=env.get("GROXPI_DENY_PROJECTS", parse_patterns, ()),
+        deny_status=env.get("GROXPI_DENY_STATUS", _parse_deny_status, 404),
+        min_release_age=env.get("GROXPI_MIN_RELEASE_AGE", parse_duration, 0.0),
+        min_release_age_exempt=env.get("GROXPI_MIN_RELEASE_AGE_EXEMPT", parse_patterns, ()),
+    )
+
+
 def _s3(env: _Env) -> S3Config:
     bucket = env.raw("GROXPI_S3_BUCKET")
     if not bucket:
@@ -234,25 +324,29 @@ def _s3(env: _Env) -> S3Config:
 def load_config(environ: Mapping[str, str]) -> Config:
     """Build a validated :class:`Config` from an environment mapping."""
     env = _Env(environ)
-    storage_type = env.get("GROXPI_STORAGE_TYPE", _parse_storage, "local")
+    d = Config()  # the defaults
+    storage_type = env.get("GROXPI_STORAGE_TYPE", _parse_storage, d.storage_type)
     cache_dir = env.raw("GROXPI_CACHE_DIR")
-    defaults = Config()
+    upstreams = _upstreams(env)
     return Config(
-        host=env.raw("GROXPI_HOST") or defaults.host,
-        port=env.get("PORT", _parse_port, defaults.port),
-        workers=env.get("GROXPI_WORKERS", _parse_workers, 1),
-        upstreams=_upstreams(env),
-        cache_size=env.get("GROXPI_CACHE_SIZE", parse_size, defaults.cache_size),
-        cache_dir=Path(cache_dir) if cache_dir else defaults.cache_dir,
+        host=env.raw("GROXPI_HOST") or d.host,
+        port=env.get("PORT", _parse_port, d.port),
+        workers=env.get("GROXPI_WORKERS", _parse_workers, d.workers),
+        upstreams=upstreams,
+        cache_size=env.get("GROXPI_CACHE_SIZE", parse_size, d.cache_size),
+        cache_dir=Path(cache_dir) if cache_dir else d.cache_dir,
         storage_type=storage_type,
         s3=_s3(env) if storage_type == "s3" else None,
-        download_timeout=env.get("GROXPI_DOWNLOAD_TIMEOUT", parse_seconds, 0.9),
-        connect_timeout=env.get("GROXPI_CONNECT_TIMEOUT", parse_seconds, 3.1),
-        read_timeout=env.get("GROXPI_READ_TIMEOUT", parse_seconds, 20.0),
-        verify_ssl=not env.get("GROXPI_DISABLE_INDEX_SSL_VERIFICATION", parse_bool, False),
-        logging_level=env.get("GROXPI_LOGGING_LEVEL", _parse_level, "INFO"),
-        access_log=env.get("GROXPI_ACCESS_LOG", parse_bool, False),
-        admin_token=env.raw("GROXPI_ADMIN_TOKEN") or None,
-        negative_ttl=env.get("GROXPI_NEGATIVE_TTL", parse_seconds, 60.0),
-        shutdown_timeout=env.get("GROXPI_SHUTDOWN_TIMEOUT", parse_seconds, 10.0),
+        download_timeout=env.get("GROXPI_DOWNLOAD_TIMEOUT", parse_seconds, d.download_timeout),
+        connect_timeout=env.get("GROXPI_CONNECT_TIMEOUT", parse_seconds, d.connect_timeout),
+        read_timeout=env.get("GROXPI_READ_TIMEOUT", parse_seconds, d.read_timeout),
+        verify_ssl=not env.get(
+            "GROXPI_DISABLE_INDEX_SSL_VERIFICATION", parse_bool, not d.verify_ssl
+        ),
+        logging_level=env.get("GROXPI_LOGGING_LEVEL", _parse_level, d.logging_level),
+        access_log=env.get("GROXPI_ACCESS_LOG", parse_bool, d.access_log),
+        admin_token=env.raw("GROXPI_ADMIN_TOKEN") or d.admin_token,
+        negative_ttl=env.get("GROXPI_NEGATIVE_TTL", parse_seconds, d.negative_ttl),
+        shutdown_timeout=env.get("GROXPI_SHUTDOWN_TIMEOUT", parse_seconds, d.shutdown_timeout),
+        policies=_policies(env, upstreams),
     )

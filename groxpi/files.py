@@ -77,8 +77,8 @@ class Download:
         self.started.set()
         self._notify()
 
-    def verify(self) -> None:
-        """The bytes are complete and match the index: release them all."""
+    def mark_verified(self) -> None:
+        """The bytes are complete and match the index: let readers take the last one."""
         self.verified = True
         self._notify()
 
@@ -132,6 +132,9 @@ class SpoolReader:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
@@ -233,8 +236,9 @@ class FileCache:
     def active_downloads(self) -> int:
         return len(self._downloads)
 
-    async def lookup(self, key: str) -> StoredObject | None:
-        """The stored object, counting a hit; None (a miss) when it must be fetched."""
+    async def touch_stored(self, key: str) -> StoredObject | None:
+        """The stored object, counted as a hit and marked recently used (tracking a
+        file another process stored may evict others); None when it must be fetched."""
         if key in self._downloads:
             return None
         tracked = self.lru.touch(key)
@@ -269,7 +273,7 @@ class FileCache:
         error: BaseException | None = None
         try:
             await self._fetch(download)
-            download.verify()
+            download.mark_verified()
             await self._sync(download)
             obj = await self.storage.put(download.key, download.path, download.sha256)
             await self._track(obj)
@@ -278,12 +282,13 @@ class FileCache:
             raise
         except (UpstreamError, NotFound, StorageError) as exc:
             error = exc
-        except Exception as exc:
-            error = self.client.failure(download.url, exc)
+            log.warning("download of %s failed: %s", download.key, exc)
+        except Exception as exc:  # a bug: its waiters answer 500, and the trace is logged
+            error = exc
+            log.exception("download of %s failed unexpectedly", download.key)
         finally:
             if error is not None:
                 self.stats.failures += 1
-                log.warning("download of %s failed: %s", download.key, error)
                 with contextlib.suppress(FileNotFoundError):
                     download.path.unlink()
             os.close(download.fd)

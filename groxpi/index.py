@@ -1,4 +1,10 @@
-"""In-memory index cache: TTL, coalesced refreshes, negative caching, stale-if-error."""
+"""Index cache: pages from the page-source pipeline, kept in memory, rendered once.
+
+Caching only: each page's TTL (from the source that produced it), coalesced
+refreshes, negative caching, stale-if-error, and rendering off the event loop.
+Where pages come from and which policies apply is the pipeline's business
+(:mod:`groxpi.sources`).
+"""
 
 from __future__ import annotations
 
@@ -9,14 +15,11 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from packaging.version import InvalidVersion, Version
-
 from .coalesce import SingleFlight
-from .config import Upstream
 from .errors import NotFound, UpstreamError
-from .models import File, Meta, ProjectList, ProjectPage
-from .render import RenderedPage, api_minor, render_project, render_project_list, versions_of
-from .upstream import UpstreamClient
+from .models import File
+from .render import RenderedPage, render_project, render_project_list
+from .sources import PageSource, Refused
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +38,18 @@ MAX_ENTRIES = 20_000
 
 @dataclass(slots=True)
 class CachedProject:
-    """One project's merged page: rendered bytes plus the upstream file URLs."""
+    """One project's page as served: rendered bytes plus the files it lists."""
 
     name: str
     rendered: RenderedPage
     files: dict[str, File]
-    quarantined: bool = False
+    complete: bool = True  # False: an index failed, its files are missing for now
 
 
 @dataclass(slots=True)
 class _Entry:
-    value: CachedProject | RenderedPage | None  # None: upstream said 404
+    value: CachedProject | RenderedPage | None  # None: no such project
+    ttl: float
     expires_at: float
     retry_at: float = 0.0
 
@@ -59,15 +63,13 @@ class IndexStats:
 
 @dataclass
 class IndexCache:
-    """Project pages and the project list, fetched from every upstream on a miss.
+    """Project pages and the project list, asked of ``source`` on a miss or expiry.
 
-    All upstreams are asked concurrently; files are merged in upstream order
-    (first index wins on a duplicate filename). A refresh that fails keeps the
-    last good page in service and is retried after a short back-off.
+    A refresh that fails keeps the last good page in service and is retried
+    after a short back-off.
     """
 
-    client: UpstreamClient
-    upstreams: tuple[Upstream, ...]
+    source: PageSource
     negative_ttl: float = 60.0
     max_entries: int = MAX_ENTRIES
     clock: Callable[[], float] = time.monotonic
@@ -75,10 +77,6 @@ class IndexCache:
     _entries: dict[str, _Entry] = field(default_factory=dict)
     _flight: SingleFlight[str, _Entry] = field(default_factory=SingleFlight)
     _negatives: deque[str] = field(default_factory=deque)  # in expiry order (one TTL)
-
-    @property
-    def ttl(self) -> float:
-        return min(upstream.ttl for upstream in self.upstreams)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -96,19 +94,16 @@ class IndexCache:
         assert isinstance(value, RenderedPage)
         return value
 
-    def peek(self, name: str) -> CachedProject | None:
-        """The project as last seen (fresh or stale), without any fetch.
+    def known_files(self, name: str) -> dict[str, File] | None:
+        """The files the last page seen (fresh or stale) lists, without any fetch.
 
-        None when it is not in memory; NotFound when upstream last said it does
-        not exist, so files of deleted projects stop being served from the cache.
+        None when no page is in memory; empty when the project has none or
+        upstream last said it does not exist.
         """
         entry = self._entries.get(name)
         if entry is None:
             return None
-        if entry.value is None:
-            raise NotFound(name)
-        assert isinstance(entry.value, CachedProject)
-        return entry.value
+        return entry.value.files if isinstance(entry.value, CachedProject) else {}
 
     def invalidate(self, name: str) -> bool:
         return self._entries.pop(name, None) is not None
@@ -147,7 +142,7 @@ class IndexCache:
             # waiter has already been given the stale page.
             entry = self._entries.get(key)
             if entry is not None and entry.value is not None:
-                entry.retry_at = self.clock() + min(RETRY_AFTER_ERROR, max(self.ttl, 1.0))
+                entry.retry_at = self.clock() + min(RETRY_AFTER_ERROR, max(entry.ttl, 1.0))
             raise
         if fresh.value is None:
             self._forget_expired_negatives()
@@ -170,98 +165,23 @@ class IndexCache:
             if entry is not None and entry.value is None:
                 del self._entries[key]
 
+    def _entry(self, value: CachedProject | RenderedPage | None, ttl: float) -> _Entry:
+        return _Entry(value, ttl, self.clock() + ttl)
+
     async def _fetch_project(self, name: str) -> _Entry:
-        results = await asyncio.gather(
-            *(self.client.project_page(up.url, name) for up in self.upstreams),
-            return_exceptions=True,
-        )
-        pages: list[ProjectPage] = []
-        partial = False  # an extra index failed: its files are missing for now
-        for upstream, result in zip(self.upstreams, results, strict=True):
-            if isinstance(result, NotFound):
-                continue
-            if isinstance(result, BaseException):
-                _raise_unless_extra(upstream, self.upstreams[0], result)
-                partial = True
-                continue
-            pages.append(result)
-        now = self.clock()
-        if not pages:
-            if partial:  # maybe it exists only there: not a "no such project"
-                raise UpstreamError(f"extra index failed for {name}")
-            return _Entry(None, now + self.negative_ttl)
-        merged = merge_pages(name, pages)
-        files = {file.filename: file for file in merged.files}
-        rendered = await asyncio.to_thread(render_project, merged)  # big pages take a while
-        cached = CachedProject(name, rendered, files, merged.quarantined)
-        return _Entry(cached, now + (RETRY_AFTER_ERROR if partial else self.ttl))
+        try:
+            fetched = await self.source.project_page(name)
+        except Refused:
+            raise  # a policy's answer, not upstream's: nothing to remember
+        except NotFound:
+            return self._entry(None, self.negative_ttl)
+        page = fetched.value
+        rendered = await asyncio.to_thread(render_project, page)  # big pages take a while
+        files = {file.filename: file for file in page.files}
+        cached = CachedProject(name, rendered, files, fetched.complete)
+        return self._entry(cached, fetched.ttl)
 
     async def _fetch_list(self) -> _Entry:
-        results = await asyncio.gather(
-            *(self.client.project_list(up.url) for up in self.upstreams),
-            return_exceptions=True,
-        )
-        seen: dict[str, None] = {}
-        merged: ProjectList | None = None
-        for upstream, result in zip(self.upstreams, results, strict=True):
-            if isinstance(result, BaseException):
-                _raise_unless_extra(upstream, self.upstreams[0], result)
-                continue
-            if merged is None:
-                merged = ProjectList(meta=result.meta, projects=[])
-            for entry in result.projects:
-                if entry.name not in seen:
-                    seen[entry.name] = None
-                    merged.projects.append(entry)
-        assert merged is not None  # the primary index answered
-        rendered = await asyncio.to_thread(render_project_list, merged)
-        return _Entry(rendered, self.clock() + self.ttl)
-
-
-def _raise_unless_extra(upstream: Upstream, primary: Upstream, error: BaseException) -> None:
-    """The primary index failing fails the page; an extra index only loses its files."""
-    if upstream is primary:
-        if isinstance(error, UpstreamError | NotFound):
-            raise error
-        raise UpstreamError("upstream failed") from error
-    log.warning("extra index %s left out: %s", upstream.display_url, error)
-
-
-def merge_pages(name: str, pages: list[ProjectPage]) -> ProjectPage:
-    """One page from several indexes; the first index's metadata and files win."""
-    first = pages[0]
-    if len(pages) == 1:
-        return first
-    files: dict[str, File] = {}
-    for page in pages:
-        for file in page.files:
-            files.setdefault(file.filename, file)
-    lowest = min((page.meta.api_version for page in pages), key=api_minor)
-    return ProjectPage(
-        meta=Meta(api_version=lowest, last_serial=first.meta.last_serial),
-        name=first.name or name,
-        files=list(files.values()),
-        versions=merged_versions(pages),
-        project_status=first.project_status,
-        alternate_locations=first.alternate_locations,
-        tracks=first.tracks,
-    )
-
-
-def merged_versions(pages: list[ProjectPage]) -> list[str]:
-    """Every version any index listed (PEP 700 ``versions`` may name releases
-    without files), from filenames for an index that sent none; sorted, so the
-    page does not depend on which index answered first."""
-    seen: dict[str, None] = {}
-    for page in pages:
-        listed = page.versions if isinstance(page.versions, list) else versions_of(page.files)
-        seen.update(dict.fromkeys(listed))
-    return sorted(seen, key=_version_order)
-
-
-def _version_order(version: str) -> tuple[int, Version | str]:
-    """PEP 440 order; anything unparsable after every valid version, by name."""
-    try:
-        return (0, Version(version))
-    except InvalidVersion:
-        return (1, version)
+        fetched = await self.source.project_list()
+        rendered = await asyncio.to_thread(render_project_list, fetched.value)
+        return self._entry(rendered, fetched.ttl)

@@ -13,13 +13,7 @@ import zlib
 from html import escape
 from urllib.parse import quote
 
-from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    canonicalize_name,
-    parse_sdist_filename,
-    parse_wheel_filename,
-)
+from packaging.utils import canonicalize_name
 
 from .models import (
     SUPPORTED_MINOR,
@@ -31,6 +25,8 @@ from .models import (
     ProjectStatus,
     json_encoder,
 )
+from .names import valid_filename
+from .versions import versions_of
 
 JSON = "json"
 HTML = "html"
@@ -50,32 +46,28 @@ class Variant:
 class RenderedPage:
     """The finished bytes of one page in each format and coding."""
 
-    __slots__ = ("_identity", "_variants")
+    __slots__ = ("_variants",)
 
     def __init__(self, json_body: bytes, html_body: bytes) -> None:
-        self._identity = {JSON: json_body, HTML: html_body}
-        self._variants: dict[tuple[str, str], Variant] = {}
-        # Encode every variant now, while rendering runs in a worker thread;
+        # Every variant is encoded now, while rendering runs in a worker thread;
         # compressing a large page later would stall the event loop.
-        for fmt in (JSON, HTML):
-            for coding in CODINGS:
-                self.variant(fmt, coding)
+        self._variants = {
+            (fmt, coding): _encode(body, coding)
+            for fmt, body in ((JSON, json_body), (HTML, html_body))
+            for coding in CODINGS
+        }
 
     def variant(self, fmt: str, coding: str) -> Variant:
-        key = (fmt, coding)
-        found = self._variants.get(key)
-        if found is None:
-            found = self._variants[key] = self._encode(fmt, coding)
-        return found
+        return self._variants[fmt, coding]
 
-    def _encode(self, fmt: str, coding: str) -> Variant:
-        body = self._identity[fmt]
-        digest = hashlib.blake2b(body, digest_size=12).hexdigest()
-        if coding == "gzip":
-            return Variant(gzip.compress(body, 6, mtime=0), f'"{digest}-gz"')
-        if coding == "deflate":
-            return Variant(zlib.compress(body, 6), f'"{digest}-df"')
-        return Variant(body, f'"{digest}"')
+
+def _encode(body: bytes, coding: str) -> Variant:
+    digest = hashlib.blake2b(body, digest_size=12).hexdigest()
+    if coding == "gzip":
+        return Variant(gzip.compress(body, 6, mtime=0), f'"{digest}-gz"')
+    if coding == "deflate":
+        return Variant(zlib.compress(body, 6), f'"{digest}-df"')
+    return Variant(body, f'"{digest}"')
 
 
 def api_minor(version: str) -> int:
@@ -92,21 +84,6 @@ def api_version(page: ProjectPage) -> str:
     if any(not isinstance(file.size, int) for file in page.files):
         return "1.0"
     return f"1.{max(1, min(api_minor(page.meta.api_version), SUPPORTED_MINOR))}"
-
-
-def versions_of(files: list[File]) -> list[str]:
-    """Release versions named by the file list (for pages that do not list them)."""
-    seen: dict[str, None] = {}
-    for file in files:
-        try:
-            if file.filename.endswith(".whl"):
-                version = parse_wheel_filename(file.filename)[1]
-            else:
-                version = parse_sdist_filename(file.filename)[1]
-        except (InvalidWheelFilename, InvalidSdistFilename, ValueError):
-            continue
-        seen[str(version)] = None
-    return list(seen)
 
 
 def local_file(file: File) -> File:
@@ -131,7 +108,8 @@ def local_file(file: File) -> File:
 
 def render_project(page: ProjectPage) -> RenderedPage:
     """Encode a merged upstream page for clients, files pointing back at this proxy."""
-    files = [] if page.quarantined else [local_file(f) for f in page.files]
+    # only what a client could fetch here: a name the file route refuses is not listed
+    files = [local_file(f) for f in page.files if valid_filename(f.filename)]
     versions = page.versions if isinstance(page.versions, list) else versions_of(page.files)
     meta = Meta(api_version=api_version(page), last_serial=page.meta.last_serial)
     local = ProjectPage(

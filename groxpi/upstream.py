@@ -14,7 +14,7 @@ import msgspec
 from yarl import URL
 
 from . import __version__
-from .config import Config
+from .config import Config, without_credentials
 from .errors import NotFound, UpstreamError
 from .htmlparse import parse_project_list, parse_project_page
 from .models import JSON_V1, ProjectList, ProjectPage, project_list_decoder, project_page_decoder
@@ -29,11 +29,6 @@ MAX_PAGE_BYTES = 512 * 1024 * 1024
 
 def _basic_auth(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
-def safe_url(url: URL) -> URL:
-    """The URL without credentials, for logs and status pages."""
-    return url.with_user(None) if url.user is not None else url
 
 
 async def _read_limited(response: aiohttp.ClientResponse, limit: int) -> bytes:
@@ -144,7 +139,7 @@ class UpstreamClient:
             return parse_project_page(body.decode("utf-8", "replace"), final_url, project)
         except (msgspec.DecodeError, ValueError) as exc:
             self.errors += 1
-            log.warning("upstream %s sent a malformed page: %s", safe_url(url), exc)
+            log.warning("upstream %s sent a malformed page: %s", without_credentials(url), exc)
             raise UpstreamError(f"upstream sent a malformed page for {project}") from exc
 
     async def project_list(self, index: URL) -> ProjectList:
@@ -155,12 +150,13 @@ class UpstreamClient:
             return parse_project_list(body.decode("utf-8", "replace"))
         except (msgspec.DecodeError, ValueError) as exc:
             self.errors += 1
-            log.warning("upstream %s sent a malformed project list: %s", safe_url(index), exc)
+            shown = without_credentials(index)
+            log.warning("upstream %s sent a malformed project list: %s", shown, exc)
             raise UpstreamError("upstream sent a malformed project list") from exc
 
     async def _get_page(self, url: URL) -> tuple[bytes, str, URL]:
         self.fetches += 1
-        log.info("fetching %s", safe_url(url))
+        log.info("fetching %s", without_credentials(url))
         headers = {"Accept": ACCEPT, "Accept-Encoding": "gzip"}
         try:
             async with self.session.get(url, headers=headers) as response:
@@ -168,12 +164,13 @@ class UpstreamClient:
                     raise NotFound(str(url))
                 if response.status != 200:
                     self.errors += 1
-                    log.warning("upstream %s answered %d", safe_url(url), response.status)
+                    shown = without_credentials(url)
+                    log.warning("upstream %s answered %d", shown, response.status)
                     raise UpstreamError(f"upstream answered {response.status} for {url.path}")
                 body = await _read_limited(response, MAX_PAGE_BYTES)
                 # No credentials in the base: links resolved against it must not carry
                 # them to clients (they are added per host when fetching files).
-                return body, response.content_type, safe_url(response.url)
+                return body, response.content_type, without_credentials(response.url)
         except (NotFound, UpstreamError):
             raise
         except Exception as exc:
@@ -181,10 +178,15 @@ class UpstreamClient:
 
     @asynccontextmanager
     async def open_file(self, url: str) -> AsyncIterator[aiohttp.ClientResponse]:
-        """GET a distribution file; the body is the exact upstream bytes."""
+        """GET a distribution file; the body is the exact upstream bytes.
+
+        Transport failures and timeouts, also while the caller reads the body
+        inside the context, come out as :class:`UpstreamError`; the caller's own
+        errors (a full disk, say) pass through.
+        """
         self.fetches += 1
         parsed = URL(url)
-        log.info("downloading %s", safe_url(parsed))
+        log.info("downloading %s", without_credentials(parsed))
         try:
             async with self.files_session.get(
                 parsed,
@@ -199,11 +201,13 @@ class UpstreamClient:
         except (NotFound, UpstreamError):
             self.errors += 1
             raise
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise self.failure(parsed, exc) from exc
 
     def failure(self, url: URL | str, exc: BaseException) -> UpstreamError:
         """Turn a transport exception into an answerable error, logged once."""
         self.errors += 1
-        url = safe_url(URL(url))
+        url = without_credentials(URL(url))
         if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
             log.warning("upstream %s timed out", url)
             return UpstreamError("upstream timed out", status=504)

@@ -81,6 +81,15 @@ def test_groxpi_values_and_proxpi_fallback() -> None:
         ),
         ({"GROXPI_WORKERS": "0"}, "GROXPI_WORKERS:"),
         ({"GROXPI_DOWNLOAD_TIMEOUT": "soon"}, "GROXPI_DOWNLOAD_TIMEOUT:"),
+        (
+            {"GROXPI_PROJECT_INDEXES": "corp-*=https://elsewhere.example/simple/"},
+            "GROXPI_PROJECT_INDEXES: https://elsewhere.example/simple/ is not GROXPI_INDEX_URL",
+        ),
+        ({"GROXPI_PROJECT_INDEXES": "corp-*"}, 'GROXPI_PROJECT_INDEXES: "corp-*" is not pattern='),
+        ({"GROXPI_DENY_PROJECTS": "bad/name"}, "GROXPI_DENY_PROJECTS:"),
+        ({"GROXPI_ALLOW_PROJECTS": "ok, sp ace"}, "GROXPI_ALLOW_PROJECTS:"),
+        ({"GROXPI_DENY_STATUS": "500"}, "GROXPI_DENY_STATUS:"),
+        ({"GROXPI_MIN_RELEASE_AGE": "a week"}, "GROXPI_MIN_RELEASE_AGE:"),
     ],
 )
 def test_invalid_values_name_the_variable(env: dict[str, str], message: str) -> None:
@@ -106,3 +115,37 @@ def test_s3_settings() -> None:
     assert config.s3.bucket == "wheels" and config.s3.prefix == "cache"
     assert config.s3.region == "eu-west-1"
     assert not config.s3.use_ssl and config.s3.force_path_style
+
+
+def test_policies() -> None:
+    config = load_config(
+        {
+            "GROXPI_INDEX_URL": "https://user:secret@pypi.internal/simple",
+            "GROXPI_EXTRA_INDEX_URLS": "https://pypi.example/simple/",
+            "GROXPI_PROJECT_INDEXES": (
+                "MyCorp_*=https://pypi.internal/simple/, internal.lib=https://pypi.example/simple"
+            ),
+            "PROXPI_DENY_PROJECTS": "Evil_*,bad",
+            "GROXPI_ALLOW_PROJECTS": "",
+            "GROXPI_DENY_STATUS": "403",
+            "GROXPI_MIN_RELEASE_AGE": "36h",
+            "GROXPI_MIN_RELEASE_AGE_EXEMPT": "urgent-*",
+        }
+    )
+    policies = config.policies
+    assert [(pin.pattern, pin.index) for pin in policies.pins] == [
+        ("mycorp-*", 0),  # matched without the credentials the index URL carries
+        ("internal-lib", 1),
+    ]
+    assert policies.deny == ("evil-*", "bad") and policies.allow == ()
+    assert policies.deny_status == 403
+    assert policies.min_release_age == 36 * 3600
+    assert policies.min_release_age_exempt == ("urgent-*",)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("7d", 604800), ("90m", 5400), ("45", 45), ("1.5h", 5400), ("2w", 1209600)],
+)
+def test_release_age_durations(text: str, seconds: float) -> None:
+    assert load_config({"GROXPI_MIN_RELEASE_AGE": text}).policies.min_release_age == seconds

@@ -6,7 +6,8 @@ import gzip
 import json
 
 from groxpi.models import File, Meta, ProjectPage, ProjectStatus
-from groxpi.render import HTML, JSON, api_version, render_project, versions_of
+from groxpi.render import HTML, JSON, api_version, render_project
+from groxpi.versions import versions_of
 
 
 def page(files: list[File], version: str = "1.3", **extra: object) -> ProjectPage:
@@ -31,9 +32,10 @@ def test_versions_from_filenames_when_upstream_gives_none() -> None:
 
 
 def test_urls_are_local_single_segments_and_html_is_escaped() -> None:
-    evil = wheel('demo-1.0-py3-none-any.whl"><script>', requires_python="<4&>=3",
+    evil = wheel("demo-1.0-py3-none-any.whl", requires_python="<4&>=3",
                  yanked="<b>bad</b>", core_metadata={"sha256": "cd"})  # fmt: skip
-    rendered = render_project(page([evil]))
+    unservable = wheel('demo-2.0-py3-none-any.whl"><script>')  # the file route would refuse it
+    rendered = render_project(page([evil, unservable]))
     document = json.loads(rendered.variant(JSON, "identity").body)
     (file,) = document["files"]
     assert "/" not in file["url"] and "files.example" not in file["url"]
@@ -44,12 +46,14 @@ def test_urls_are_local_single_segments_and_html_is_escaped() -> None:
     assert 'data-requires-python="&lt;4&amp;&gt;=3"' in html
 
 
-def test_quarantined_page_lists_no_files_and_keeps_status() -> None:
-    rendered = render_project(page([wheel(size=1)], project_status=ProjectStatus(
+def test_project_status_is_carried_into_both_forms() -> None:
+    rendered = render_project(page([], project_status=ProjectStatus(
         status="quarantined", reason="malware")))  # fmt: skip
     document = json.loads(rendered.variant(JSON, "identity").body)
-    assert document["files"] == []
     assert document["project-status"] == {"status": "quarantined", "reason": "malware"}
+    html = rendered.variant(HTML, "identity").body.decode()
+    assert '<meta name="pypi:project-status" content="quarantined">' in html
+    assert '<meta name="pypi:project-status-reason" content="malware">' in html
 
 
 def test_gzip_variants_are_encoded_up_front() -> None:

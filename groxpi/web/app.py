@@ -11,8 +11,10 @@ import jinja2
 from aiohttp import web
 
 from ..config import Config
+from ..distributions import Distributions
 from ..files import FileCache
 from ..index import IndexCache
+from ..sources import build_sources
 from ..storage import create_storage
 from ..upstream import Reachability, UpstreamClient
 from . import admin, files, metrics, simple
@@ -24,9 +26,19 @@ log = logging.getLogger(__name__)
 def build_services(config: Config) -> Services:
     client = UpstreamClient(config)
     storage = create_storage(config)
-    index = IndexCache(client, config.upstreams, negative_ttl=config.negative_ttl)
+    sources = build_sources(config, client)
+    index = IndexCache(sources.pages, negative_ttl=config.negative_ttl)
     file_cache = FileCache(storage, client, config.cache_dir / "spool", config.cache_size)
-    return Services(config=config, client=client, index=index, files=file_cache, storage=storage)
+    distributions = Distributions(index, file_cache, sources.pages, config.download_timeout)
+    return Services(
+        config=config,
+        client=client,
+        index=index,
+        files=file_cache,
+        storage=storage,
+        sources=sources,
+        distributions=distributions,
+    )
 
 
 def create_app(config: Config) -> web.Application:

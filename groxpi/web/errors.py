@@ -12,6 +12,7 @@ import logging
 from aiohttp import web
 
 from ..errors import NotFound, UpstreamError
+from ..sources import Refused
 from ..storage import StorageError
 from .app_types import Handler
 
@@ -31,6 +32,10 @@ def answers_errors(handler: Handler) -> Handler:
             return await handler(request)
         except web.HTTPException:
             raise
+        except Refused as exc:
+            return plain(
+                exc.status, f"{'Forbidden' if exc.status == 403 else 'Not Found'}: {exc.reason}"
+            )
         except NotFound:
             return plain(404, "Not Found")
         except UpstreamError as exc:

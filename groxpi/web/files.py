@@ -10,10 +10,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from ..errors import NotFound
-from ..files import Download
-from ..index import CachedProject
-from ..names import METADATA_SUFFIX, normalize_project, valid_filename
+from ..distributions import Redirect, Stored
+from ..names import normalize_project, valid_filename
 from ..storage import StoredObject
 from .errors import answers_errors
 from .state import SERVICES, Services
@@ -26,21 +24,6 @@ OCTET_STREAM = "application/octet-stream"
 STREAM_CHUNK = 1024 * 1024
 
 
-def _upstream_source(cached: CachedProject, filename: str) -> tuple[str, str | None]:
-    """(upstream URL, expected sha256) for a file or its metadata, only if listed."""
-    if cached.quarantined:
-        raise NotFound(filename)
-    file = cached.files.get(filename)
-    if file is not None:
-        return file.url, file.hashes.get("sha256")
-    dist = cached.files.get(filename.removesuffix(METADATA_SUFFIX))
-    if filename.endswith(METADATA_SUFFIX) and dist is not None:
-        hashes = dist.metadata_hashes
-        if hashes is not None:
-            return dist.url + METADATA_SUFFIX, hashes.get("sha256")
-    raise NotFound(filename)
-
-
 @answers_errors
 async def serve_file(request: web.Request) -> web.StreamResponse:
     project = normalize_project(request.match_info["project"])
@@ -48,49 +31,18 @@ async def serve_file(request: web.Request) -> web.StreamResponse:
     if project is None or not valid_filename(filename):
         raise web.HTTPNotFound(text="404 Not Found: invalid project or file name\n")
     services = request.app[SERVICES]
-    key = f"{project}/{filename}"
-    known = services.index.peek(project)  # NotFound: deleted upstream since it was cached
-    if known is not None and known.quarantined:  # PEP 792: no longer offered
-        raise NotFound(filename)
-    stored = await services.files.lookup(key)
-    if stored is not None:
-        return await _serve_stored(request, services, stored)
-    cached = await services.index.project(project)
-    url, sha256 = _upstream_source(cached, filename)
-    download = services.files.download(key, url, sha256)
-    if _range_of(request) is not None:
-        return await _serve_when_stored(request, services, download)
-    return await _serve_streaming(request, services, download)
-
-
-async def _serve_when_stored(
-    request: web.Request, services: Services, download: Download
-) -> web.StreamResponse:
-    """Range requests on a cold file wait for the whole file, then serve the range."""
-    if not await download.wait_started(services.config.download_timeout):
-        raise web.HTTPFound(location=download.url)
-    await download.done.wait()
-    if download.error is not None:
-        raise download.failure()
-    stored = await services.files.lookup(download.key)
-    if stored is None:
-        raise NotFound(download.key)
-    return await _serve_stored(request, services, stored)
-
-
-async def _serve_streaming(
-    request: web.Request, services: Services, download: Download
-) -> web.StreamResponse:
-    """Stream the file while it downloads; redirect upstream if it is slow to start."""
-    with download.reader() as reader:
-        if not await download.wait_started(services.config.download_timeout):
-            raise web.HTTPFound(location=download.url)
-        if download.error is not None and not download.verified:
-            raise download.failure()
+    opened = await services.distributions.open(
+        project, filename, whole=_range_of(request) is not None
+    )
+    if isinstance(opened, Redirect):
+        raise web.HTTPFound(location=opened.url)
+    if isinstance(opened, Stored):
+        return await _serve_stored(request, services, opened.obj)
+    with opened.reader:
         response = web.StreamResponse(headers={"Content-Type": OCTET_STREAM})
-        if download.size is not None:
-            response.content_length = download.size
-        return await _send(request, response, reader.chunks(), services)
+        if opened.size is not None:
+            response.content_length = opened.size
+        return await _send(request, response, opened.reader.chunks(), services)
 
 
 async def _serve_stored(

@@ -106,6 +106,18 @@ class GroxpiCollector(Collector):
         yield CounterMetricFamily(
             "groxpi_bytes_served", "File bytes sent to clients", value=services.bytes_served
         )
+        cooldown = services.sources.cooldown
+        if cooldown is not None:
+            yield CounterMetricFamily(
+                "groxpi_cooldown_files_hidden",
+                "Files left off pages because they are younger than GROXPI_MIN_RELEASE_AGE",
+                value=cooldown.files_hidden,
+            )
+            yield CounterMetricFamily(
+                "groxpi_cooldown_files_without_upload_time",
+                "Files kept on pages because they carry no upload-time to judge",
+                value=cooldown.files_without_upload_time,
+            )
         yield GaugeMetricFamily(
             "groxpi_cache_bytes", "Bytes in the file cache", value=services.files.lru.total
         )

@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from ..config import Config
+from ..distributions import Distributions
 from ..files import FileCache
 from ..index import IndexCache
+from ..sources import Sources
 from ..storage import Storage
 from ..upstream import UpstreamClient
 
@@ -21,6 +23,8 @@ class Services:
     index: IndexCache
     files: FileCache
     storage: Storage
+    sources: Sources
+    distributions: Distributions
     started_at: float = field(default_factory=time.time)
     bytes_served: int = 0
 

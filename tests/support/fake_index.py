@@ -162,6 +162,7 @@ class FakeIndex:
                         rel.requires_python,
                         rel.yanked,
                         wheels.wheel_metadata(data),
+                        rel.uploaded,
                     )
                 )
             if rel.sdist:
@@ -174,6 +175,7 @@ class FakeIndex:
                         path.read_bytes(),
                         rel.requires_python,
                         rel.yanked,
+                        uploaded=rel.uploaded,
                     )
                 )
             if not (rel.wheel or rel.sdist):
@@ -189,6 +191,7 @@ class FakeIndex:
         requires_python: str | None = None,
         yanked: bool | str = False,
         metadata: bytes | None = None,
+        uploaded: str | None = None,
     ) -> DistFile:
         """Low-level: list ``data`` under ``filename`` (None: only declare the version)."""
         with self._lock:
@@ -205,7 +208,8 @@ class FakeIndex:
                 requires_python,
                 yanked,
                 metadata,
-                f"2024-01-01T00:{self._serial // 60 % 60:02d}:{self._serial % 60:02d}.000000Z",
+                uploaded
+                or f"2024-01-01T00:{self._serial // 60 % 60:02d}:{self._serial % 60:02d}.000000Z",
             )
             if filename:
                 proj.files[filename] = dist

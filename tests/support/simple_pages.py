@@ -30,6 +30,7 @@ class Release:
     yanked: bool | str = False
     wheel: bool = True
     sdist: bool = False
+    uploaded: str | None = None  # PEP 700 upload-time; None: a fixed time in 2024
 
 
 @dataclass

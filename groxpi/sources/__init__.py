@@ -1,0 +1,63 @@
+"""Page sources: the upstream indexes and the policies on their pages, in one pipeline.
+
+:func:`build_sources` is the one place that fixes the order::
+
+    ProjectFilter -> Cooldown -> Quarantine -> Pinned(rules, fallback=Merged(indexes))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import Config
+from ..upstream import UpstreamClient
+from .base import Fetched, NamePatterns, PageSource, Refused, Wrapper
+from .cooldown import Cooldown
+from .index import IndexSource
+from .merge import Merged
+from .pinning import Pinned
+from .project_filter import ProjectFilter
+from .quarantine import Quarantine
+
+__all__ = [
+    "Cooldown",
+    "Fetched",
+    "IndexSource",
+    "Merged",
+    "NamePatterns",
+    "PageSource",
+    "Pinned",
+    "ProjectFilter",
+    "Quarantine",
+    "Refused",
+    "Sources",
+    "Wrapper",
+    "build_sources",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """The pipeline's outer end, and the parts that report on /metrics."""
+
+    pages: PageSource
+    cooldown: Cooldown | None = None
+
+
+def build_sources(config: Config, client: UpstreamClient) -> Sources:
+    """Stack the indexes and the configured policies in their fixed order."""
+    policies = config.policies
+    indexes = [IndexSource(client, upstream) for upstream in config.upstreams]
+    source: PageSource = Merged(indexes)
+    if policies.pins:
+        rules = [(NamePatterns((pin.pattern,)), indexes[pin.index]) for pin in policies.pins]
+        source = Pinned(rules, fallback=source)
+    source = Quarantine(source)
+    cooldown = None
+    if policies.min_release_age > 0:
+        exempt = NamePatterns(policies.min_release_age_exempt)
+        source = cooldown = Cooldown(source, policies.min_release_age, exempt)
+    if policies.allow or policies.deny:
+        allow, deny = NamePatterns(policies.allow), NamePatterns(policies.deny)
+        source = ProjectFilter(source, allow, deny, policies.deny_status)
+    return Sources(source, cooldown)
