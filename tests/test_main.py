@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from groxpi import __version__
 from tests.conftest import GroxpiFactory
-from tests.support.server import _clean_environ, free_port
+from tests.support.server import REPO_ROOT, _clean_environ, free_port
 
 
 def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -30,6 +31,16 @@ def test_version_and_help() -> None:
     helped = run_cli("--help")
     assert helped.returncode == 0
     assert "GROXPI_INDEX_URL" in helped.stdout and "PROXPI_X" in helped.stdout
+
+
+def test_help_and_readme_name_every_variable_the_config_reads() -> None:
+    source = (REPO_ROOT / "groxpi" / "config.py").read_text()
+    variables = set(re.findall(r'"((?:GROXPI|AWS)_[A-Z0-9][A-Z0-9_]*)"', source)) | {"PORT"}
+    assert len(variables) > 30
+    helped = run_cli("--help").stdout
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert sorted(v for v in variables if v not in helped) == []
+    assert sorted(v for v in variables if f"`{v}`" not in readme) == []
 
 
 def test_invalid_config_is_one_line_naming_the_variable() -> None:
