@@ -25,6 +25,7 @@ configuration (environment; every GROXPI_X also reads PROXPI_X; README.md explai
             GROXPI_EXTRA_INDEX_URLS, GROXPI_EXTRA_INDEX_TTLS (180 each),
             GROXPI_NEGATIVE_TTL (60), GROXPI_CONNECT_TIMEOUT (3.1),
             GROXPI_READ_TIMEOUT (20), GROXPI_DISABLE_INDEX_SSL_VERIFICATION (false)
+            GROXPI_OFFLINE (false: never contact an upstream)
   policies: GROXPI_PROJECT_INDEXES (pattern=index-url,...),
             GROXPI_ALLOW_PROJECTS, GROXPI_DENY_PROJECTS (globs),
             GROXPI_DENY_STATUS (404|403), GROXPI_MIN_RELEASE_AGE (7d, 36h, 90m, s),

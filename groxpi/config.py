@@ -118,6 +118,7 @@ class Config:
     negative_ttl: float = 60.0
     shutdown_timeout: float = 10.0
     policies: Policies = Policies()
+    offline: bool = False
 
     @property
     def index(self) -> Upstream:
@@ -349,4 +350,5 @@ def load_config(environ: Mapping[str, str]) -> Config:
         negative_ttl=env.get("GROXPI_NEGATIVE_TTL", parse_seconds, d.negative_ttl),
         shutdown_timeout=env.get("GROXPI_SHUTDOWN_TIMEOUT", parse_seconds, d.shutdown_timeout),
         policies=_policies(env, upstreams),
+        offline=env.get("GROXPI_OFFLINE", parse_bool, d.offline),
     )

@@ -17,7 +17,7 @@ from .files import Download, FileCache, SpoolReader
 from .index import IndexCache
 from .models import File
 from .names import METADATA_SUFFIX
-from .sources import PageSource
+from .sources import PageSource, Refused
 from .storage import StoredObject
 
 
@@ -50,12 +50,18 @@ class Distributions:
     """Finds or fetches files for the web layer, which only streams what it gets."""
 
     def __init__(
-        self, index: IndexCache, files: FileCache, source: PageSource, download_timeout: float
+        self,
+        index: IndexCache,
+        files: FileCache,
+        source: PageSource,
+        download_timeout: float,
+        offline: bool = False,
     ) -> None:
         self.index = index
         self.files = files
         self.source = source
         self.download_timeout = download_timeout
+        self.offline = offline
 
     async def open(self, project: str, filename: str, whole: bool = False) -> Opened:
         """The file, found or started; ``whole`` waits for a cold file to be stored
@@ -82,6 +88,9 @@ class Distributions:
         if cached is None:
             cached = await self.index.project(project)
         url, sha256 = upstream_source(cached.files, filename)
+        if self.offline:
+            reason = f"offline mode (GROXPI_OFFLINE): {filename} is not in the cache"
+            raise Refused(project, reason)
         download = self.files.download(key, url, sha256)
         if whole:
             return await self._when_stored(download)

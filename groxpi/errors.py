@@ -7,6 +7,10 @@ class NotFound(Exception):
     """The project or file does not exist upstream (answered 404)."""
 
 
+class NotModified(Exception):
+    """Upstream confirmed, with a 304, that the page we hold is still current."""
+
+
 class UpstreamError(Exception):
     """Upstream failed; ``status`` is the 502/503/504 to answer with."""
 

@@ -17,17 +17,15 @@ from dataclasses import dataclass, field
 
 from .coalesce import SingleFlight
 from .errors import NotFound, UpstreamError
-from .models import File
+from .models import File, ProjectList, ProjectPage
 from .render import RenderedPage, render_project, render_project_list
-from .sources import PageSource, Refused
+from .sources import Fetched, PageSource, Refused
+from .sources import base as source_base
 
 log = logging.getLogger(__name__)
 
 LIST_KEY = ""
 """Cache key of the project list (no project name is empty)."""
-
-RETRY_AFTER_ERROR = 10.0
-"""Seconds a failed refresh is not retried while a stale page is served."""
 
 STALE_GRACE = 3.0
 """Seconds a request holding a stale page waits for its refresh before serving it."""
@@ -59,6 +57,7 @@ class IndexStats:
     hits: int = 0
     misses: int = 0
     stale_served: int = 0
+    last_stale_at: float | None = None  # on the cache's clock
 
 
 @dataclass
@@ -118,6 +117,7 @@ class IndexCache:
             return entry.value
         if entry is not None and now < entry.retry_at:  # backing off: stale, no attempt
             self.stats.stale_served += 1
+            self.stats.last_stale_at = now
             return entry.value
         self.stats.misses += 1
         refresh = self._flight.run(key, lambda: self._refresh(key, fetch))
@@ -132,6 +132,7 @@ class IndexCache:
         except TimeoutError:
             log.warning("serving stale page for %r: upstream refresh is slow", key or "/")
         self.stats.stale_served += 1
+        self.stats.last_stale_at = now
         return entry.value
 
     async def _refresh(self, key: str, fetch: Callable[[], Awaitable[_Entry]]) -> _Entry:
@@ -142,7 +143,8 @@ class IndexCache:
             # waiter has already been given the stale page.
             entry = self._entries.get(key)
             if entry is not None and entry.value is not None:
-                entry.retry_at = self.clock() + min(RETRY_AFTER_ERROR, max(entry.ttl, 1.0))
+                retry = source_base.RETRY_AFTER_ERROR
+                entry.retry_at = self.clock() + min(retry, max(entry.ttl, 1.0))
             raise
         if fresh.value is None:
             self._forget_expired_negatives()
@@ -175,6 +177,9 @@ class IndexCache:
             raise  # a policy's answer, not upstream's: nothing to remember
         except NotFound:
             return self._entry(None, self.negative_ttl)
+        held = self._kept(name, fetched)
+        if isinstance(held, CachedProject):
+            return self._entry(held, fetched.ttl)
         page = fetched.value
         rendered = await asyncio.to_thread(render_project, page)  # big pages take a while
         files = {file.filename: file for file in page.files}
@@ -183,5 +188,21 @@ class IndexCache:
 
     async def _fetch_list(self) -> _Entry:
         fetched = await self.source.project_list()
+        held = self._kept(LIST_KEY, fetched)
+        if isinstance(held, RenderedPage):
+            return self._entry(held, fetched.ttl)
         rendered = await asyncio.to_thread(render_project_list, fetched.value)
         return self._entry(rendered, fetched.ttl)
+
+    def _kept(
+        self, key: str, fetched: Fetched[ProjectPage] | Fetched[ProjectList]
+    ) -> CachedProject | RenderedPage | None:
+        """The page in memory, when upstream confirmed it (304) or failed (stale):
+        nothing to decode or render again."""
+        if fetched.stale:
+            self.stats.stale_served += 1
+            self.stats.last_stale_at = self.clock()
+        entry = self._entries.get(key)
+        if entry is None or not (fetched.unchanged or fetched.stale):
+            return None
+        return entry.value

@@ -15,9 +15,10 @@ from yarl import URL
 
 from . import __version__
 from .config import Config, without_credentials
-from .errors import NotFound, UpstreamError
+from .errors import NotFound, NotModified, UpstreamError
 from .htmlparse import parse_project_list, parse_project_page
 from .models import JSON_V1, ProjectList, ProjectPage, project_list_decoder, project_page_decoder
+from .pagestore import Validator
 
 log = logging.getLogger(__name__)
 
@@ -126,42 +127,54 @@ class UpstreamClient:
         credentials = None if url.user else self._credentials.get((url.host, url.port))
         return {"Authorization": credentials} if credentials else {}
 
-    async def project_page(self, index: URL, project: str) -> ProjectPage:
-        """The project's page from one index, file URLs made absolute."""
+    async def project_page(
+        self, index: URL, project: str, known: Validator | None = None
+    ) -> tuple[ProjectPage, Validator | None]:
+        """The project's page from one index, file URLs made absolute, and its validator.
+
+        With ``known`` the request is conditional: a 304 raises NotModified.
+        """
         url = index / project / ""
-        body, content_type, final_url = await self._get_page(url)
+        body, content_type, final_url, validator = await self._get_page(url, known)
         try:
             if content_type == JSON_V1:
                 page = project_page_decoder.decode(body)
                 for file in page.files:
                     file.url = str(final_url.join(URL(file.url)))
-                return page
-            return parse_project_page(body.decode("utf-8", "replace"), final_url, project)
+                return page, validator
+            text = body.decode("utf-8", "replace")
+            return parse_project_page(text, final_url, project), validator
         except (msgspec.DecodeError, ValueError) as exc:
             self.errors += 1
             log.warning("upstream %s sent a malformed page: %s", without_credentials(url), exc)
             raise UpstreamError(f"upstream sent a malformed page for {project}") from exc
 
-    async def project_list(self, index: URL) -> ProjectList:
-        body, content_type, _ = await self._get_page(index)
+    async def project_list(
+        self, index: URL, known: Validator | None = None
+    ) -> tuple[ProjectList, Validator | None]:
+        body, content_type, _, validator = await self._get_page(index, known)
         try:
             if content_type == JSON_V1:
-                return project_list_decoder.decode(body)
-            return parse_project_list(body.decode("utf-8", "replace"))
+                return project_list_decoder.decode(body), validator
+            return parse_project_list(body.decode("utf-8", "replace")), validator
         except (msgspec.DecodeError, ValueError) as exc:
             self.errors += 1
             shown = without_credentials(index)
             log.warning("upstream %s sent a malformed project list: %s", shown, exc)
             raise UpstreamError("upstream sent a malformed project list") from exc
 
-    async def _get_page(self, url: URL) -> tuple[bytes, str, URL]:
+    async def _get_page(
+        self, url: URL, known: Validator | None
+    ) -> tuple[bytes, str, URL, Validator | None]:
         self.fetches += 1
         log.info("fetching %s", without_credentials(url))
-        headers = {"Accept": ACCEPT, "Accept-Encoding": "gzip"}
+        headers = {"Accept": ACCEPT, "Accept-Encoding": "gzip", **_conditions(known)}
         try:
             async with self.session.get(url, headers=headers) as response:
                 if response.status == 404:
                     raise NotFound(str(url))
+                if response.status == 304 and known is not None:
+                    raise NotModified(str(url))
                 if response.status != 200:
                     self.errors += 1
                     shown = without_credentials(url)
@@ -170,8 +183,9 @@ class UpstreamClient:
                 body = await _read_limited(response, MAX_PAGE_BYTES)
                 # No credentials in the base: links resolved against it must not carry
                 # them to clients (they are added per host when fetching files).
-                return body, response.content_type, without_credentials(response.url)
-        except (NotFound, UpstreamError):
+                base = without_credentials(response.url)
+                return body, response.content_type, base, _validator_of(response)
+        except (NotFound, NotModified, UpstreamError):
             raise
         except Exception as exc:
             raise self.failure(url, exc) from exc
@@ -216,6 +230,26 @@ class UpstreamClient:
             return UpstreamError("cannot connect to upstream", status=502)
         log.warning("upstream %s failed: %r", url, exc)
         return UpstreamError("upstream connection failed", status=502)
+
+
+def _conditions(known: Validator | None) -> dict[str, str]:
+    """Conditional-request headers for a page we hold (RFC 9110)."""
+    if known is None:
+        return {}
+    headers = {}
+    if known.etag:
+        headers["If-None-Match"] = known.etag
+    if known.last_modified:
+        headers["If-Modified-Since"] = known.last_modified
+    return headers
+
+
+def _validator_of(response: aiohttp.ClientResponse) -> Validator | None:
+    etag = response.headers.get("ETag")
+    last_modified = response.headers.get("Last-Modified")
+    if not etag and not last_modified:
+        return None
+    return Validator(etag=etag, last_modified=last_modified)
 
 
 class Reachability:

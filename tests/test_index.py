@@ -9,19 +9,24 @@ from pathlib import Path
 import pytest
 
 from groxpi import index as index_module
-from groxpi.config import load_config
+from groxpi.config import Config, load_config
 from groxpi.errors import NotFound, UpstreamError
 from groxpi.index import IndexCache
-from groxpi.sources import NamePatterns, ProjectFilter, Refused, build_sources
+from groxpi.sources import NamePatterns, PageSource, ProjectFilter, Refused, build_sources
+from groxpi.storage import LocalStorage
 from groxpi.upstream import UpstreamClient
 from tests.sources.fakes import Clock, FakeSource, dist, page
 from tests.support.fake_index import FakeIndex, Fault, Release
 
 
-async def test_memory_is_bounded_by_max_entries(fake_index: FakeIndex) -> None:
+def pipeline(config: Config, client: UpstreamClient, root: Path) -> PageSource:
+    return build_sources(config, client, LocalStorage(root / "files")).pages
+
+
+async def test_memory_is_bounded_by_max_entries(fake_index: FakeIndex, tmp_path: Path) -> None:
     config = load_config({"GROXPI_INDEX_URL": fake_index.index_url})
     async with UpstreamClient(config) as client:
-        cache = IndexCache(build_sources(config, client).pages, max_entries=3)
+        cache = IndexCache(pipeline(config, client, tmp_path), max_entries=3)
         for name in ("alpha", "beta", "gamma", "delta"):
             await cache.project(name)
         assert len(cache) == 3
@@ -30,12 +35,12 @@ async def test_memory_is_bounded_by_max_entries(fake_index: FakeIndex) -> None:
 
 
 async def test_slow_refresh_serves_stale_and_lands_later(
-    fake_index: FakeIndex, monkeypatch: pytest.MonkeyPatch
+    fake_index: FakeIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(index_module, "STALE_GRACE", 0.1)
     config = load_config({"GROXPI_INDEX_URL": fake_index.index_url, "GROXPI_INDEX_TTL": "0.05"})
     async with UpstreamClient(config) as client:
-        cache = IndexCache(build_sources(config, client).pages)
+        cache = IndexCache(pipeline(config, client, tmp_path))
         first = await cache.project("alpha")
         fake_index.add_project("alpha", [Release("2.0")])
         fake_index.set_fault("alpha", Fault.delay(0.5, times=1))
@@ -61,7 +66,7 @@ async def test_failing_extra_index_only_loses_its_files(
         )
         extra.set_fault("*index*", Fault.status(500))
         async with UpstreamClient(config) as client:
-            cache = IndexCache(build_sources(config, client).pages)
+            cache = IndexCache(pipeline(config, client, tmp_path))
             page = await cache.project("alpha")
             assert set(page.files) == {"alpha-1.0-py3-none-any.whl"}
             await cache.project_list()  # the list too survives the extra's failure
@@ -83,7 +88,7 @@ async def test_project_only_on_a_failing_extra_index_is_an_error_not_a_404(
             }
         )
         async with UpstreamClient(config) as client:
-            cache = IndexCache(build_sources(config, client).pages)
+            cache = IndexCache(pipeline(config, client, tmp_path))
             extra.set_fault("*index*", Fault.status(503))
             with pytest.raises(UpstreamError):
                 await cache.project("only-extra")
@@ -93,7 +98,7 @@ async def test_project_only_on_a_failing_extra_index_is_an_error_not_a_404(
 
 
 async def test_slow_failing_refresh_still_starts_the_back_off(
-    fake_index: FakeIndex, monkeypatch: pytest.MonkeyPatch
+    fake_index: FakeIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(index_module, "STALE_GRACE", 0.05)
     config = load_config(
@@ -104,7 +109,7 @@ async def test_slow_failing_refresh_still_starts_the_back_off(
         }
     )
     async with UpstreamClient(config) as client:
-        cache = IndexCache(build_sources(config, client).pages)
+        cache = IndexCache(pipeline(config, client, tmp_path))
         first = await cache.project("alpha")
         fake_index.set_fault("alpha", Fault.hang())
         await asyncio.sleep(0.1)

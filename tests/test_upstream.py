@@ -53,7 +53,7 @@ async def test_index_credentials_reach_files_but_not_logs(
     config = load_config({"GROXPI_INDEX_URL": index})
     assert "s3cret" not in config.index.display_url
     async with UpstreamClient(config) as client:
-        page = await client.project_page(config.index.url, "pkg")
+        page, _ = await client.project_page(config.index.url, "pkg")
         (file,) = page.files
         assert "s3cret" not in file.url  # links never carry the index's password
         async with client.open_file(file.url) as response:

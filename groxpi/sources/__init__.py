@@ -2,7 +2,7 @@
 
 :func:`build_sources` is the one place that fixes the order::
 
-    ProjectFilter -> Cooldown -> Quarantine -> Pinned(rules, fallback=Merged(indexes))
+    ProjectFilter -> Cooldown -> Quarantine -> StoredPages -> Pinned(rules, fallback=Merged)
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import Config
+from ..pagestore import Blobs, PageStore, namespace_of
 from ..upstream import UpstreamClient
 from .base import Fetched, NamePatterns, PageSource, Refused, Wrapper
 from .cooldown import Cooldown
@@ -18,6 +19,7 @@ from .merge import Merged
 from .pinning import Pinned
 from .project_filter import ProjectFilter
 from .quarantine import Quarantine
+from .stored import StoredPages
 
 __all__ = [
     "Cooldown",
@@ -31,6 +33,7 @@ __all__ = [
     "Quarantine",
     "Refused",
     "Sources",
+    "StoredPages",
     "Wrapper",
     "build_sources",
 ]
@@ -41,10 +44,11 @@ class Sources:
     """The pipeline's outer end, and the parts that report on /metrics."""
 
     pages: PageSource
+    stored: StoredPages
     cooldown: Cooldown | None = None
 
 
-def build_sources(config: Config, client: UpstreamClient) -> Sources:
+def build_sources(config: Config, client: UpstreamClient, blobs: Blobs) -> Sources:
     """Stack the indexes and the configured policies in their fixed order."""
     policies = config.policies
     indexes = [IndexSource(client, upstream) for upstream in config.upstreams]
@@ -52,6 +56,10 @@ def build_sources(config: Config, client: UpstreamClient) -> Sources:
     if policies.pins:
         rules = [(NamePatterns((pin.pattern,)), indexes[pin.index]) for pin in policies.pins]
         source = Pinned(rules, fallback=source)
+    # What the store holds depends on the indexes and pins: keyed by them.
+    shape = [index.key for index in indexes] + [f"{p.pattern}={p.index}" for p in policies.pins]
+    store = PageStore(blobs, namespace_of(shape))
+    source = stored = StoredPages(source, store, offline=config.offline)
     source = Quarantine(source)
     cooldown = None
     if policies.min_release_age > 0:
@@ -60,4 +68,4 @@ def build_sources(config: Config, client: UpstreamClient) -> Sources:
     if policies.allow or policies.deny:
         allow, deny = NamePatterns(policies.allow), NamePatterns(policies.deny)
         source = ProjectFilter(source, allow, deny, policies.deny_status)
-    return Sources(source, cooldown)
+    return Sources(source, stored, cooldown)

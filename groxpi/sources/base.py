@@ -10,25 +10,37 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Generic, Protocol, TypeVar
 
 from ..errors import NotFound
 from ..models import ProjectList, ProjectPage
+from ..pagestore import Validators
 
 T = TypeVar("T")
+
+RETRY_AFTER_ERROR = 10.0
+"""Seconds a stale page is served after a failed refresh before upstream is tried again
+(read through the module, so tests can shorten it)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Fetched(Generic[T]):
     """A page and the seconds it may be served before it is asked for again.
 
-    ``complete`` is False when an index failed and its files are missing for now.
+    ``complete`` is False when an index failed and its files are missing for
+    now; ``validators`` identify each index's answer for revalidation;
+    ``unchanged`` says upstream confirmed (304) the page last seen, so it need
+    not be rendered again; ``stale`` that upstream failed and this is the last
+    good page.
     """
 
     value: T
     ttl: float
     complete: bool = True
+    validators: Validators = field(default_factory=dict)
+    unchanged: bool = False
+    stale: bool = False
 
     def with_value(self, value: T) -> Fetched[T]:
         return replace(self, value=value)
@@ -46,6 +58,8 @@ class Refused(NotFound):
 class PageSource(Protocol):
     """Project pages and the project list, from an index or through a policy.
 
+    ``validators`` (from the page store) make the indexes revalidate: when every
+    index confirms its answer, ``NotModified`` is raised instead of a page.
     ``project_page`` raises :class:`NotFound` for an unknown project (or
     :class:`Refused` when a policy turns it away) and ``UpstreamError`` when an
     index fails. ``refusal`` is the cheap check, made without any page, of
@@ -53,9 +67,11 @@ class PageSource(Protocol):
     are not): None when it may, else the Refused to raise.
     """
 
-    async def project_page(self, name: str) -> Fetched[ProjectPage]: ...
+    async def project_page(
+        self, name: str, validators: Validators | None = None
+    ) -> Fetched[ProjectPage]: ...
 
-    async def project_list(self) -> Fetched[ProjectList]: ...
+    async def project_list(self, validators: Validators | None = None) -> Fetched[ProjectList]: ...
 
     def refusal(self, name: str) -> Refused | None: ...
 
@@ -66,11 +82,13 @@ class Wrapper:
     def __init__(self, inner: PageSource) -> None:
         self.inner = inner
 
-    async def project_page(self, name: str) -> Fetched[ProjectPage]:
-        return await self.inner.project_page(name)
+    async def project_page(
+        self, name: str, validators: Validators | None = None
+    ) -> Fetched[ProjectPage]:
+        return await self.inner.project_page(name, validators)
 
-    async def project_list(self) -> Fetched[ProjectList]:
-        return await self.inner.project_list()
+    async def project_list(self, validators: Validators | None = None) -> Fetched[ProjectList]:
+        return await self.inner.project_list(validators)
 
     def refusal(self, name: str) -> Refused | None:
         return self.inner.refusal(name)

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import msgspec
 
 from ..models import File, ProjectPage
+from ..pagestore import Validators
 from ..versions import normalize_version, version_of
 from .base import Fetched, NamePatterns, PageSource, Wrapper
 
@@ -41,10 +43,15 @@ class Cooldown(Wrapper):
         self.files_without_upload_time = 0
         self.files_hidden = 0
 
-    async def project_page(self, name: str) -> Fetched[ProjectPage]:
-        fetched = await self.inner.project_page(name)
+    async def project_page(
+        self, name: str, validators: Validators | None = None
+    ) -> Fetched[ProjectPage]:
+        fetched = await self.inner.project_page(name, validators)
         if self.exempt.match(name):
             return fetched
+        # What is hidden depends on the clock, not only on upstream: a page
+        # upstream confirmed unchanged must still be filtered and shown anew.
+        fetched = replace(fetched, unchanged=False)
         page = fetched.value
         cutoff = self.clock() - self.min_age
         kept: list[File] = []
@@ -65,7 +72,7 @@ class Cooldown(Wrapper):
         self.files_hidden += len(hidden)
         # Parsing every kept filename for its version takes a while on big pages.
         shown = await asyncio.to_thread(_without, page, kept, hidden)
-        return Fetched(shown, max(matures_in, 1.0), fetched.complete)
+        return replace(fetched, value=shown, ttl=max(matures_in, 1.0))
 
 
 def _without(page: ProjectPage, kept: list[File], hidden: list[File]) -> ProjectPage:

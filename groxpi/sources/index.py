@@ -2,28 +2,48 @@
 
 from __future__ import annotations
 
-from ..config import Upstream
+from ..config import Upstream, without_credentials
 from ..models import ProjectList, ProjectPage
+from ..pagestore import Validator, Validators
 from ..upstream import UpstreamClient
 from .base import Fetched, Refused
 
 
 class IndexSource:
-    """Pages from one index, fresh for that index's TTL; every project is admitted."""
+    """Pages from one index, fresh for that index's TTL; every project is admitted.
+
+    Given the validators it sent last time, it asks conditionally, and a 304
+    comes out as ``NotModified``.
+    """
 
     def __init__(self, client: UpstreamClient, upstream: Upstream) -> None:
         self.client = client
         self.upstream = upstream
+        self.key = str(without_credentials(upstream.url))
+        """Names this index's validators in a stored page."""
 
-    async def project_page(self, name: str) -> Fetched[ProjectPage]:
-        page = await self.client.project_page(self.upstream.url, name)
-        return Fetched(page, self.upstream.ttl)
+    async def project_page(
+        self, name: str, validators: Validators | None = None
+    ) -> Fetched[ProjectPage]:
+        page, validator = await self.client.project_page(
+            self.upstream.url, name, self._known(validators)
+        )
+        return Fetched(page, self.upstream.ttl, validators=self._own(validator))
 
-    async def project_list(self) -> Fetched[ProjectList]:
-        return Fetched(await self.client.project_list(self.upstream.url), self.upstream.ttl)
+    async def project_list(self, validators: Validators | None = None) -> Fetched[ProjectList]:
+        listing, validator = await self.client.project_list(
+            self.upstream.url, self._known(validators)
+        )
+        return Fetched(listing, self.upstream.ttl, validators=self._own(validator))
 
     def refusal(self, name: str) -> Refused | None:
         return None
 
+    def _known(self, validators: Validators | None) -> Validator | None:
+        return None if validators is None else validators.get(self.key)
+
+    def _own(self, validator: Validator | None) -> Validators:
+        return {} if validator is None else {self.key: validator}
+
     def __repr__(self) -> str:
-        return f"IndexSource({self.upstream.display_url})"
+        return f"IndexSource({self.key})"

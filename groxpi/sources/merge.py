@@ -13,11 +13,13 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from ..errors import NotFound, UpstreamError
+from ..errors import NotFound, NotModified, UpstreamError
 from ..models import File, Meta, ProjectList, ProjectPage
+from ..pagestore import Validators
 from ..render import api_minor
 from ..versions import merged_versions
-from .base import Fetched, PageSource, Refused
+from .base import Fetched, Refused
+from .index import IndexSource
 
 log = logging.getLogger(__name__)
 
@@ -28,24 +30,36 @@ PARTIAL_TTL = 10.0
 
 
 class Merged:
-    """The union of several sources' pages, in source order (the first one wins ties)."""
+    """The union of several indexes' pages, in index order (the first one wins ties).
 
-    def __init__(self, sources: Sequence[PageSource]) -> None:
+    Revalidation: when every index that had the page confirms it (304) and no
+    other index now has it, the merged page is unchanged (``NotModified``);
+    when only some confirm, those are asked again in full, as their part of
+    the page is not at hand.
+    """
+
+    def __init__(self, sources: Sequence[IndexSource]) -> None:
         if not sources:
-            raise ValueError("Merged needs at least one source")
+            raise ValueError("Merged needs at least one index")
         self.sources = tuple(sources)
 
-    async def project_page(self, name: str) -> Fetched[ProjectPage]:
-        pages, partial = await self._ask_all(lambda source: source.project_page(name))
+    async def project_page(
+        self, name: str, validators: Validators | None = None
+    ) -> Fetched[ProjectPage]:
+        pages, partial = await self._ask_all(
+            lambda source, known: source.project_page(name, known), validators
+        )
         if not pages:
             if partial:  # it may exist only on the index that failed: not a "no such project"
                 raise UpstreamError(f"an extra index failed for {name}")
             raise NotFound(name)
         merged = merge_pages(name, [page.value for page in pages])
-        return Fetched(merged, _ttl([page.ttl for page in pages], partial), complete=not partial)
+        return _combined(merged, pages, partial)
 
-    async def project_list(self) -> Fetched[ProjectList]:
-        lists, partial = await self._ask_all(lambda source: source.project_list())
+    async def project_list(self, validators: Validators | None = None) -> Fetched[ProjectList]:
+        lists, partial = await self._ask_all(
+            lambda source, known: source.project_list(known), validators
+        )
         if not lists:
             raise NotFound("project list")
         seen: dict[str, None] = {}
@@ -55,20 +69,32 @@ class Merged:
                 if entry.name not in seen:
                     seen[entry.name] = None
                     projects.append(entry)
-        merged = ProjectList(meta=lists[0].value.meta, projects=projects)
-        ttl = _ttl([fetched.ttl for fetched in lists], partial)
-        return Fetched(merged, ttl, complete=not partial)
+        return _combined(ProjectList(meta=lists[0].value.meta, projects=projects), lists, partial)
 
     def refusal(self, name: str) -> Refused | None:
         return None
 
     async def _ask_all(
-        self, ask: Callable[[PageSource], Awaitable[Fetched[T]]]
+        self,
+        ask: Callable[[IndexSource, Validators | None], Awaitable[Fetched[T]]],
+        validators: Validators | None,
     ) -> tuple[list[Fetched[T]], bool]:
-        """The answers of every source that had one, and whether an extra one failed."""
-        results = await asyncio.gather(
-            *(ask(source) for source in self.sources), return_exceptions=True
+        """The answers of every index that had one, and whether an extra one failed."""
+        results = list(
+            await asyncio.gather(
+                *(ask(source, validators) for source in self.sources), return_exceptions=True
+            )
         )
+        confirmed = [i for i, result in enumerate(results) if isinstance(result, NotModified)]
+        if confirmed:
+            answered = any(isinstance(result, Fetched) for result in results)
+            if not answered and {self.sources[i].key for i in confirmed} == set(validators or {}):
+                raise NotModified("every index confirmed its part of the page")
+            again = await asyncio.gather(
+                *(ask(self.sources[i], None) for i in confirmed), return_exceptions=True
+            )
+            for i, result in zip(confirmed, again, strict=True):
+                results[i] = result
         answers: list[Fetched[T]] = []
         partial = False
         for source, result in zip(self.sources, results, strict=True):
@@ -82,6 +108,14 @@ class Merged:
                 continue
             answers.append(result)
         return answers, partial
+
+
+def _combined(value: T, answers: list[Fetched[T]], partial: bool) -> Fetched[T]:
+    validators: Validators = {}
+    for answer in answers:
+        validators.update(answer.validators)
+    ttl = _ttl([answer.ttl for answer in answers], partial)
+    return Fetched(value, ttl, complete=not partial, validators=validators)
 
 
 def _ttl(ttls: list[float], partial: bool) -> float:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..models import ProjectList, ProjectPage
+from ..pagestore import Validators
 from .base import Fetched, NamePatterns, PageSource, Refused
 
 
@@ -33,11 +34,13 @@ class Pinned:
                 return source
         return self.fallback
 
-    async def project_page(self, name: str) -> Fetched[ProjectPage]:
-        return await self.source_for(name).project_page(name)
+    async def project_page(
+        self, name: str, validators: Validators | None = None
+    ) -> Fetched[ProjectPage]:
+        return await self.source_for(name).project_page(name, validators)
 
-    async def project_list(self) -> Fetched[ProjectList]:
-        return await self.fallback.project_list()
+    async def project_list(self, validators: Validators | None = None) -> Fetched[ProjectList]:
+        return await self.fallback.project_list(validators)
 
     def refusal(self, name: str) -> Refused | None:
         return self.source_for(name).refusal(name)

@@ -7,6 +7,7 @@ import asyncio
 from packaging.utils import canonicalize_name
 
 from ..models import ProjectList, ProjectPage
+from ..pagestore import Validators
 from .base import Fetched, NamePatterns, PageSource, Refused, Wrapper
 
 
@@ -39,14 +40,16 @@ class ProjectFilter(Wrapper):
             return "on this index's deny list (GROXPI_DENY_PROJECTS)"
         return None
 
-    async def project_page(self, name: str) -> Fetched[ProjectPage]:
+    async def project_page(
+        self, name: str, validators: Validators | None = None
+    ) -> Fetched[ProjectPage]:
         refused = self.refusal(name)
         if refused is not None:
             raise refused
-        return await self.inner.project_page(name)
+        return await self.inner.project_page(name, validators)
 
-    async def project_list(self) -> Fetched[ProjectList]:
-        fetched = await self.inner.project_list()
+    async def project_list(self, validators: Validators | None = None) -> Fetched[ProjectList]:
+        fetched = await self.inner.project_list(validators)
         # PyPI lists ~930k names: filtering them takes a while, so not on the loop.
         return fetched.with_value(await asyncio.to_thread(self._filter, fetched.value))
 

@@ -64,3 +64,15 @@ class Storage(Protocol):
 
     async def health(self) -> str:
         """``ok`` or a short reason the store is unusable right now."""
+
+    # Named blobs for the page store, apart from the files: never listed,
+    # counted or evicted with them.
+
+    async def read_blob(self, name: str) -> bytes | None:
+        """The blob's bytes, or None when there is none."""
+
+    async def write_blob(self, name: str, data: bytes) -> None:
+        """Store the blob atomically: readers see the old bytes or the new, whole."""
+
+    async def delete_blob(self, name: str) -> None:
+        """Remove the blob; a missing one is not an error."""

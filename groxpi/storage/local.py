@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -28,8 +29,9 @@ class LocalStorage:
 
     kind = "local"
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, blob_root: Path | None = None) -> None:
         self.root = root
+        self.blob_root = blob_root or root.parent / "index"
 
     def _path(self, key: str) -> Path:
         project, _, filename = key.partition("/")
@@ -119,6 +121,39 @@ class LocalStorage:
 
     async def health(self) -> str:
         return "ok" if os.access(self.root, os.W_OK) else f"{self.root} is not writable"
+
+    async def read_blob(self, name: str) -> bytes | None:
+        return await asyncio.to_thread(self._read_blob, self.blob_root / name)
+
+    @staticmethod
+    def _read_blob(path: Path) -> bytes | None:
+        try:
+            return path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+    async def write_blob(self, name: str, data: bytes) -> None:
+        await asyncio.to_thread(self._write_blob, self.blob_root / name, data)
+
+    @staticmethod
+    def _write_blob(path: Path, data: bytes) -> None:
+        """Write beside the target, then rename over it: never a torn record."""
+        temp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temp.write_bytes(data)
+            os.replace(temp, path)
+        except OSError as exc:
+            temp.unlink(missing_ok=True)
+            raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+    async def delete_blob(self, name: str) -> None:
+        try:
+            (self.blob_root / name).unlink(missing_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot delete {name}: {exc.strerror or exc}") from exc
 
 
 def _entries(path: Path) -> list[os.DirEntry[str]]:

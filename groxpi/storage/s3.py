@@ -106,6 +106,7 @@ class S3Storage:
         self.endpoint = f"{'https' if secure else 'http'}://{host}"
         prefix = config.prefix.strip("/")
         self._root = f"{prefix}/files/" if prefix else "files/"
+        self._blob_root = f"{prefix}/index/" if prefix else "index/"
         self._timeout = aiohttp.ClientTimeout(
             total=None, connect=connect_timeout, sock_read=read_timeout
         )
@@ -332,6 +333,33 @@ class S3Storage:
         except Exception as exc:  # health must never raise
             return f"S3 check failed: {_reason(exc)}"
         return "ok" if exists else f"S3 bucket {self.bucket!r} does not exist"
+
+    async def read_blob(self, name: str) -> bytes | None:
+        chunks = []
+        with self._translate("read", name):
+            try:
+                response = await self._minio().get_object(self.bucket, self._blob_root + name)
+            except S3Error as exc:
+                if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+                    return None
+                raise
+            try:
+                async for chunk in response.content.iter_chunked(_CHUNK):
+                    chunks.append(chunk)
+            finally:
+                response.release()
+        return b"".join(chunks)
+
+    async def write_blob(self, name: str, data: bytes) -> None:
+        """One PUT: S3 makes the object visible whole, or not at all."""
+        with self._translate("upload", name):
+            await self._minio().put_object(
+                self.bucket, self._blob_root + name, io.BytesIO(data), len(data)
+            )
+
+    async def delete_blob(self, name: str) -> None:
+        with self._translate("delete", name):
+            await self._minio().remove_object(self.bucket, self._blob_root + name)
 
 
 def _timestamp(value: datetime | None) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
+import time
 from typing import Any
 
 import aiohttp_jinja2
@@ -13,9 +14,10 @@ from aiohttp import web
 from .. import __version__
 from ..index import LIST_KEY
 from ..names import normalize_project
+from ..pagestore import LIST_NAME
 from ..upstream import Reachability
 from .errors import answers_errors
-from .state import SERVICES
+from .state import SERVICES, Services
 
 REACHABILITY = web.AppKey("reachability", Reachability)
 
@@ -55,7 +57,24 @@ async def home(request: web.Request) -> dict[str, Any]:
         "file_hits": files.stats.hits,
         "file_misses": files.stats.misses,
         "upstreams": services.config.upstreams,
+        "pages_note": pages_note(services),
     }
+
+
+STALE_WINDOW = 60.0
+"""Seconds after a stale page was served that health still reports it."""
+
+
+def pages_note(services: Services) -> str | None:
+    """Why pages may be out of date right now (offline, or upstream failing), if so."""
+    if services.config.offline:
+        return "offline mode: serving only what the page and file stores hold"
+    index_stale = services.index.stats.last_stale_at
+    stored_stale = services.sources.stored.last_stale_at
+    recent = (index_stale is not None and services.index.clock() - index_stale < STALE_WINDOW) or (
+        stored_stale is not None and time.time() - stored_stale < STALE_WINDOW
+    )
+    return "serving stale pages: upstream refreshes are failing" if recent else None
 
 
 @answers_errors
@@ -63,19 +82,22 @@ async def health(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     reachability = request.app[REACHABILITY]
     upstreams = services.config.upstreams
-    storage_status, *reachable = await asyncio.gather(
-        services.storage.health(), *(reachability.check(up.url) for up in upstreams)
-    )
-    healthy = storage_status == "ok" and all(reachable)
+    offline = services.config.offline  # then upstream is never contacted, not even here
+    checks = () if offline else (reachability.check(up.url) for up in upstreams)
+    storage_status, *reachable = await asyncio.gather(services.storage.health(), *checks)
+    note = pages_note(services)
+    healthy = storage_status == "ok" and all(reachable) and (note is None or offline)
     return web.json_response(
         {
             "status": "ok" if healthy else "degraded",
             "version": __version__,
             "uptime": round(services.uptime, 1),
+            "offline": offline,
+            "pages": note or "fresh",
             "storage": {"type": services.storage.kind, "status": storage_status},
             "upstreams": [
-                {"url": up.display_url, "reachable": ok}
-                for up, ok in zip(upstreams, reachable, strict=True)
+                {"url": up.display_url, "reachable": None if offline else reachable[i]}
+                for i, up in enumerate(upstreams)
             ],
             "cache": {
                 "files": len(services.files.lru),
@@ -114,7 +136,9 @@ async def _admin_request(request: web.Request) -> None:
 @answers_errors
 async def drop_project_list(request: web.Request) -> web.Response:
     await _admin_request(request)
-    dropped = request.app[SERVICES].index.invalidate(LIST_KEY)
+    services = request.app[SERVICES]
+    stored = await services.sources.stored.forget(LIST_NAME)
+    dropped = services.index.invalidate(LIST_KEY) or stored
     return invalidated({"dropped": dropped})
 
 
@@ -124,7 +148,9 @@ async def drop_project(request: web.Request) -> web.Response:
     project = normalize_project(request.match_info["project"])
     if project is None:
         raise web.HTTPBadRequest(text="400 Bad Request: invalid project name\n")
-    dropped = request.app[SERVICES].index.invalidate(project)
+    services = request.app[SERVICES]
+    stored = await services.sources.stored.forget(project)
+    dropped = services.index.invalidate(project) or stored
     return invalidated({"project": project, "dropped": dropped})
 
 

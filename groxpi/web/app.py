@@ -26,10 +26,12 @@ log = logging.getLogger(__name__)
 def build_services(config: Config) -> Services:
     client = UpstreamClient(config)
     storage = create_storage(config)
-    sources = build_sources(config, client)
+    sources = build_sources(config, client, storage)
     index = IndexCache(sources.pages, negative_ttl=config.negative_ttl)
     file_cache = FileCache(storage, client, config.cache_dir / "spool", config.cache_size)
-    distributions = Distributions(index, file_cache, sources.pages, config.download_timeout)
+    distributions = Distributions(
+        index, file_cache, sources.pages, config.download_timeout, offline=config.offline
+    )
     return Services(
         config=config,
         client=client,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from groxpi import index as index_module
+from groxpi.sources import base as source_base
 from groxpi.web.state import SERVICES
 from tests.conftest import GroxpiFactory
 from tests.reliability.conftest import raw_get, raw_request
@@ -76,7 +76,7 @@ async def test_stale_if_error_backoff_and_recovery(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     upstream, gate = gated_index
-    monkeypatch.setattr(index_module, "RETRY_AFTER_ERROR", BACKOFF)
+    monkeypatch.setattr(source_base, "RETRY_AFTER_ERROR", BACKOFF)
     client = await make_client(
         GROXPI_INDEX_URL=gate.url(),
         GROXPI_INDEX_TTL=TTL,
@@ -124,7 +124,7 @@ async def test_stale_if_error_backoff_and_recovery(
 async def test_stale_project_list_survives_malformed_list(
     fake_index: FakeIndex, make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(index_module, "RETRY_AFTER_ERROR", BACKOFF)
+    monkeypatch.setattr(source_base, "RETRY_AFTER_ERROR", BACKOFF)
     client = await make_client(GROXPI_INDEX_TTL=TTL)
     good = await (await client.get("/simple/", headers={"Accept": JSON})).read()
     fake_index.set_fault("*index*", Fault.malformed())
@@ -139,7 +139,7 @@ async def test_stale_project_list_survives_malformed_list(
 async def test_stale_page_is_served_to_concurrent_clients_with_one_attempt(
     fake_index: FakeIndex, make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(index_module, "RETRY_AFTER_ERROR", BACKOFF)
+    monkeypatch.setattr(source_base, "RETRY_AFTER_ERROR", BACKOFF)
     client = await make_client(
         GROXPI_INDEX_TTL=TTL, GROXPI_CONNECT_TIMEOUT=TIMEOUT, GROXPI_READ_TIMEOUT=TIMEOUT
     )

@@ -92,7 +92,8 @@ def test_sigkill_mid_download_then_restart(
     assert fetch.error is not None or len(fetch.body) < blob.size
     assert [p.name for p in stored_files(cache)] == [WHEEL + ".dist"]
 
-    # Restart on the same cache with upstream entirely down.
+    # Restart on the same cache with upstream entirely down (the page is in the page store).
+    fake_index.clear_faults()
     fake_index.set_fault("*index*", Fault.status(503))
     fake_index.set_fault("*files*", Fault.status(503))
     restarted = groxpi_server(GROXPI_CACHE_DIR=cache, GROXPI_DOWNLOAD_TIMEOUT=0)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from groxpi.errors import NotFound, UpstreamError
+from groxpi.errors import NotFound, NotModified, UpstreamError
 from groxpi.models import File, Meta, ProjectEntry, ProjectList, ProjectPage
+from groxpi.pagestore import Validator, Validators
 from groxpi.sources import Fetched, Refused
 
 
@@ -38,20 +39,35 @@ class FakeSource:
         self.pages: dict[str, ProjectPage] = {}
         self.failing = False
         self.asked: Counter[str] = Counter()
+        self.conditional: Counter[str] = Counter()  # of those, asked with our validators
+        self.etags: dict[str, str] = {}
+
+    @property
+    def key(self) -> str:
+        return self.label
 
     def add(self, page: ProjectPage) -> FakeSource:
         self.pages[page.name] = page
+        self.etags[page.name] = f'"{page.name}-{len(self.etags)}"'
         return self
 
-    async def project_page(self, name: str) -> Fetched[ProjectPage]:
+    async def project_page(
+        self, name: str, validators: Validators | None = None
+    ) -> Fetched[ProjectPage]:
+        """Like an index with ETags: a 304 (NotModified) when ``validators`` match."""
         self.asked[name] += 1
+        self.conditional[name] += validators is not None and self.label in validators
         if self.failing:
             raise UpstreamError(f"{self.label} is down")
         if name not in self.pages:
             raise NotFound(name)
-        return Fetched(self.pages[name], self.ttl)
+        etag = self.etags[name]
+        known = (validators or {}).get(self.label)
+        if known is not None and known.etag == etag:
+            raise NotModified(name)
+        return Fetched(self.pages[name], self.ttl, validators={self.label: Validator(etag=etag)})
 
-    async def project_list(self) -> Fetched[ProjectList]:
+    async def project_list(self, validators: Validators | None = None) -> Fetched[ProjectList]:
         self.asked["/"] += 1
         if self.failing:
             raise UpstreamError(f"{self.label} is down")

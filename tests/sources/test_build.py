@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from groxpi.config import load_config
 from groxpi.sources import (
     Cooldown,
@@ -11,8 +13,10 @@ from groxpi.sources import (
     Pinned,
     ProjectFilter,
     Quarantine,
+    StoredPages,
     build_sources,
 )
+from groxpi.storage import LocalStorage
 from groxpi.upstream import UpstreamClient
 
 MAIN = "https://pypi.example/simple/"
@@ -29,7 +33,7 @@ def chain(source: PageSource) -> list[type]:
         source = inner
 
 
-def test_every_policy_in_its_place() -> None:
+def test_every_policy_in_its_place(tmp_path: Path) -> None:
     config = load_config(
         {
             "GROXPI_INDEX_URL": MAIN,
@@ -39,17 +43,19 @@ def test_every_policy_in_its_place() -> None:
             "GROXPI_MIN_RELEASE_AGE": "1d",
         }
     )
-    sources = build_sources(config, UpstreamClient(config))
-    assert chain(sources.pages) == [ProjectFilter, Cooldown, Quarantine, Pinned, Merged]
+    sources = build_sources(config, UpstreamClient(config), LocalStorage(tmp_path / "files"))
+    assert chain(sources.pages) == [
+        ProjectFilter, Cooldown, Quarantine, StoredPages, Pinned, Merged
+    ]  # fmt: skip
     assert sources.cooldown is not None and sources.cooldown.min_age == 86400
-    pinned = sources.pages.inner.inner.inner  # type: ignore[attr-defined]
+    pinned = sources.stored.inner
     target = pinned.source_for("corp-x")
     assert isinstance(target, IndexSource) and str(target.upstream.url) == PRIVATE
     assert [str(s.upstream.url) for s in pinned.fallback.sources] == [MAIN, PRIVATE]
 
 
-def test_without_policies_only_quarantine_wraps_the_merge() -> None:
+def test_without_policies_the_store_and_quarantine_wrap_the_merge(tmp_path: Path) -> None:
     config = load_config({"GROXPI_INDEX_URL": MAIN})
-    sources = build_sources(config, UpstreamClient(config))
-    assert chain(sources.pages) == [Quarantine, Merged]
+    sources = build_sources(config, UpstreamClient(config), LocalStorage(tmp_path / "files"))
+    assert chain(sources.pages) == [Quarantine, StoredPages, Merged]
     assert sources.cooldown is None

@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import GroxpiFactory
 from tests.storage.conftest import unique_bucket
 from tests.support.fake_index import FakeIndex, Fault
-from tests.support.installers import make_venv, uv_install
+from tests.support.installers import installed_version, make_venv, uv_install
 from tests.support.moto import ACCESS_KEY, REGION, SECRET_KEY, MotoServer
 
 WHEEL = "alpha-1.0-py3-none-any.whl"
@@ -63,6 +63,24 @@ def test_replicas_share_the_bucket(
     status, body = get(f"{replica_b.url}/simple/alpha/{WHEEL}")
     assert (status, body) == (200, data)
     assert not list((tmp_path).rglob("*.part"))
+
+
+@pytest.mark.slow
+def test_a_new_replica_serves_pages_and_files_from_the_bucket_while_upstream_is_down(
+    groxpi_server: GroxpiFactory, fake_index: FakeIndex, moto_s3: MotoServer, tmp_path: Path
+) -> None:
+    if not moto_s3.running:
+        moto_s3.start()
+    bucket = unique_bucket()
+    replica_a = groxpi_server(**s3_env(moto_s3, bucket, GROXPI_S3_CREATE_BUCKET="true"))
+    uv_install(make_venv(tmp_path / "a", with_pip=False), f"{replica_a.url}/simple/", "alpha")
+    assert replica_a.stop() == 0
+    fake_index.stop()  # upstream refuses connections from now on
+    replica_b = groxpi_server(**s3_env(moto_s3, bucket))  # an empty local cache directory
+    python = make_venv(tmp_path / "b", with_pip=False)
+    uv_install(python, f"{replica_b.url}/simple/", "alpha")
+    assert installed_version(python, "beta") == "1.0"
+    assert not list((replica_b.cache_dir / "index").rglob("*.page"))  # pages came from S3
 
 
 @pytest.mark.slow

@@ -1,0 +1,130 @@
+"""StoredPages: the indexes' answers persisted, so pages survive restarts and outages.
+
+On a miss the record in the page store is read first (lazily: nothing is
+loaded at start-up). A record still within its TTL is served without asking
+upstream, whichever process or replica stored it; an expired one is
+revalidated with its validators, and a 304 only extends its life. When
+upstream fails, the stored page is served stale. In offline mode upstream is
+never asked: the store is all there is.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import msgspec
+
+from ..errors import NotFound, NotModified, UpstreamError
+from ..models import ProjectList, ProjectPage
+from ..pagestore import LIST_NAME, RECORD_FORMAT, PageRecord, PageStore, Validators
+from . import base
+from .base import Fetched, PageSource, Refused
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T", ProjectPage, ProjectList)
+
+OFFLINE_TTL = 60.0
+"""Seconds an offline page is kept in memory before the store is read again."""
+
+
+class StoredPages:
+    """Pages from the page store while fresh, else from ``inner``, stored on the way."""
+
+    def __init__(
+        self,
+        inner: PageSource,
+        store: PageStore,
+        offline: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.inner = inner
+        self.store = store
+        self.offline = offline
+        self.clock = clock
+        self.stale_served = 0
+        self.last_stale_at: float | None = None
+        self.revalidated = 0
+
+    def refusal(self, name: str) -> Refused | None:
+        return self.inner.refusal(name)
+
+    async def forget(self, name: str) -> bool:
+        """Drop the stored page of ``name`` (LIST_NAME: the list); True if there was one."""
+        existed = await self.store.load(name) is not None
+        await self.store.delete(name)
+        return existed
+
+    async def project_page(
+        self, name: str, validators: Validators | None = None
+    ) -> Fetched[ProjectPage]:
+        return await self._get(name, lambda known: self.inner.project_page(name, known), _page)
+
+    async def project_list(self, validators: Validators | None = None) -> Fetched[ProjectList]:
+        return await self._get(LIST_NAME, self.inner.project_list, _listing)
+
+    async def _get(
+        self,
+        key: str,
+        ask: Callable[[Validators | None], Awaitable[Fetched[T]]],
+        value_of: Callable[[PageRecord], T | None],
+    ) -> Fetched[T]:
+        record = await self.store.load(key)
+        value = None if record is None else value_of(record)
+        now = self.clock()
+        if record is not None and value is not None:
+            age = now - record.fetched_at
+            if 0 <= age < record.ttl:  # stored by us before, or by another process
+                return Fetched(value, record.ttl - age, validators=record.validators)
+        else:
+            record = None
+        if self.offline:
+            if record is None or value is None:
+                what = "the project list" if key == LIST_NAME else f"project {key}"
+                raise Refused(key, f"offline mode (GROXPI_OFFLINE): {what} is not in the cache")
+            return Fetched(value, OFFLINE_TTL, validators=record.validators, stale=True)
+        try:
+            fetched = await ask(None if record is None else record.validators)
+        except NotModified:
+            assert record is not None and value is not None
+            self.revalidated += 1
+            await self.store.save(key, msgspec.structs.replace(record, fetched_at=now))
+            return Fetched(value, record.ttl, validators=record.validators, unchanged=True)
+        except NotFound:
+            if record is not None:
+                await self.store.delete(key)
+            raise
+        except UpstreamError as exc:
+            if record is None or value is None:
+                raise
+            self.stale_served += 1
+            self.last_stale_at = now
+            log.warning("serving stale page for %r: upstream refresh failed: %s", key or "/", exc)
+            retry = base.RETRY_AFTER_ERROR
+            return Fetched(value, retry, validators=record.validators, stale=True)
+        if fetched.complete:  # a page missing a failed index's files is not kept
+            await self.store.save(key, _record(fetched, now))
+        return fetched
+
+
+def _page(record: PageRecord) -> ProjectPage | None:
+    return record.page
+
+
+def _listing(record: PageRecord) -> ProjectList | None:
+    return record.listing
+
+
+def _record(fetched: Fetched[ProjectPage] | Fetched[ProjectList], now: float) -> PageRecord:
+    value = fetched.value
+    return PageRecord(
+        format=RECORD_FORMAT,
+        fetched_at=now,
+        ttl=fetched.ttl,
+        validators=dict(fetched.validators),
+        page=value if isinstance(value, ProjectPage) else None,
+        listing=value if isinstance(value, ProjectList) else None,
+    )
