@@ -102,3 +102,19 @@ def test_sigterm_exits_zero(groxpi_server: GroxpiFactory) -> None:
     server = groxpi_server()
     assert fetch(f"{server.url}/health")[0] == 200
     assert server.stop() == 0
+
+
+def test_concurrent_misses_across_two_workers_make_one_upstream_request(
+    groxpi_server: GroxpiFactory, fake_index: FakeIndex
+) -> None:
+    server = groxpi_server(GROXPI_WORKERS=2)
+    fake_index.set_fault("gamma", Fault.delay(0.5))
+    accepts = ["application/vnd.pypi.simple.v1+json", "text/html"] * 50
+    with ThreadPoolExecutor(max_workers=100) as pool:
+        pages = list(pool.map(lambda a: fetch(f"{server.url}/simple/gamma/", a), accepts))
+    assert {status for status, _ in pages} == {200}
+    assert fake_index.index_requests("/simple/gamma/") == 1
+    print(
+        "\n100 concurrent page requests over 2 workers -> "
+        f"{fake_index.index_requests('/simple/gamma/')} upstream request"
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import Config
+from ..leases import Leases
 from ..pagestore import Blobs, PageStore, namespace_of
 from ..upstream import UpstreamClient
 from .base import Fetched, NamePatterns, PageSource, Refused, Wrapper
@@ -59,7 +60,12 @@ def build_sources(config: Config, client: UpstreamClient, blobs: Blobs) -> Sourc
     # What the store holds depends on the indexes and pins: keyed by them.
     shape = [index.key for index in indexes] + [f"{p.pattern}={p.index}" for p in policies.pins]
     store = PageStore(blobs, namespace_of(shape))
-    source = stored = StoredPages(source, store, offline=config.offline)
+    # One refresh at a time across the processes sharing the cache directory.
+    leases = Leases(config.cache_dir / "leases")
+    wait = 2 * (config.connect_timeout + config.read_timeout) or 60.0
+    source = stored = StoredPages(
+        source, store, offline=config.offline, leases=leases, lease_wait=wait
+    )
     source = Quarantine(source)
     cooldown = None
     if policies.min_release_age > 0:

@@ -6,6 +6,10 @@ upstream, whichever process or replica stored it; an expired one is
 revalidated with its validators, and a 304 only extends its life. When
 upstream fails, the stored page is served stale. In offline mode upstream is
 never asked: the store is all there is.
+
+With leases (processes sharing a cache directory), one process at a time
+refreshes a page; the others wait for it and read what it stored, so
+concurrent misses across workers make one upstream request.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import TypeVar
 import msgspec
 
 from ..errors import NotFound, NotModified, UpstreamError
+from ..leases import Leases
 from ..models import ProjectList, ProjectPage
 from ..pagestore import LIST_NAME, RECORD_FORMAT, PageRecord, PageStore, Validators
 from . import base
@@ -39,11 +44,15 @@ class StoredPages:
         inner: PageSource,
         store: PageStore,
         offline: bool = False,
+        leases: Leases | None = None,
+        lease_wait: float = 30.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.inner = inner
         self.store = store
         self.offline = offline
+        self.leases = leases
+        self.lease_wait = lease_wait
         self.clock = clock
         self.stale_served = 0
         self.last_stale_at: float | None = None
@@ -72,20 +81,45 @@ class StoredPages:
         ask: Callable[[Validators | None], Awaitable[Fetched[T]]],
         value_of: Callable[[PageRecord], T | None],
     ) -> Fetched[T]:
-        record = await self.store.load(key)
-        value = None if record is None else value_of(record)
-        now = self.clock()
-        if record is not None and value is not None:
-            age = now - record.fetched_at
-            if 0 <= age < record.ttl:  # stored by us before, or by another process
-                return Fetched(value, record.ttl - age, validators=record.validators)
-        else:
-            record = None
+        record, value, fresh = await self._load(key, value_of)
+        if fresh is not None:
+            return fresh
         if self.offline:
             if record is None or value is None:
                 what = "the project list" if key == LIST_NAME else f"project {key}"
                 raise Refused(key, f"offline mode (GROXPI_OFFLINE): {what} is not in the cache")
             return Fetched(value, OFFLINE_TTL, validators=record.validators, stale=True)
+        if self.leases is None:
+            return await self._refresh(key, ask, record, value)
+        async with self.leases.hold(key, self.lease_wait) as waited:
+            if waited:  # another worker just refreshed it, most likely
+                record, value, fresh = await self._load(key, value_of)
+                if fresh is not None:
+                    return fresh
+            return await self._refresh(key, ask, record, value)
+
+    async def _load(
+        self, key: str, value_of: Callable[[PageRecord], T | None]
+    ) -> tuple[PageRecord | None, T | None, Fetched[T] | None]:
+        """The stored record and its page, and that page as an answer if still fresh."""
+        record = await self.store.load(key)
+        value = None if record is None else value_of(record)
+        if record is None or value is None:
+            return None, None, None
+        age = self.clock() - record.fetched_at
+        if 0 <= age < record.ttl:  # stored by us before, or by another process
+            return record, value, Fetched(value, record.ttl - age, validators=record.validators)
+        return record, value, None
+
+    async def _refresh(
+        self,
+        key: str,
+        ask: Callable[[Validators | None], Awaitable[Fetched[T]]],
+        record: PageRecord | None,
+        value: T | None,
+    ) -> Fetched[T]:
+        """Ask upstream (conditionally when a page is stored) and store its answer."""
+        now = self.clock()
         try:
             fetched = await ask(None if record is None else record.validators)
         except NotModified:
@@ -102,7 +136,7 @@ class StoredPages:
                 raise
             self.stale_served += 1
             self.last_stale_at = now
-            log.warning("serving stale page for %r: upstream refresh failed: %s", key or "/", exc)
+            log.warning("serving stale page for %r: upstream refresh failed: %s", key, exc)
             retry = base.RETRY_AFTER_ERROR
             return Fetched(value, retry, validators=record.validators, stale=True)
         if fetched.complete:  # a page missing a failed index's files is not kept

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from groxpi.errors import NotFound, UpstreamError
-from groxpi.pagestore import PageStore
-from groxpi.sources import Merged, Refused, StoredPages
+from groxpi.leases import Leases
+from groxpi.models import ProjectPage
+from groxpi.pagestore import PageStore, Validators
+from groxpi.sources import Fetched, Merged, Refused, StoredPages
 from groxpi.sources.base import RETRY_AFTER_ERROR
 from groxpi.storage import LocalStorage
 from tests.sources.fakes import Clock, FakeSource, dist, page
@@ -120,3 +123,26 @@ async def test_a_page_missing_a_failed_index_is_not_stored(tmp_path: Path) -> No
     clock.advance(11)
     await stored.project_page("demo")
     assert main.asked["demo"] == 2  # nothing was stored to serve in between
+
+
+async def test_with_leases_a_waiter_reads_what_the_holder_stored(tmp_path: Path) -> None:
+    main = upstream()
+    gate = asyncio.Event()
+    real = main.project_page
+
+    async def slow_page(name: str, validators: Validators | None = None) -> Fetched[ProjectPage]:
+        await gate.wait()
+        return await real(name, validators)
+
+    main.project_page = slow_page  # type: ignore[method-assign]
+    leases = Leases(tmp_path / "leases")
+    store = PageStore(LocalStorage(tmp_path / "files"), "ns")
+    worker_a = StoredPages(Merged([main]), store, leases=leases)
+    worker_b = StoredPages(Merged([main]), store, leases=leases)  # another process, in effect
+    first = asyncio.create_task(worker_a.project_page("demo"))
+    await asyncio.sleep(0.05)
+    second = asyncio.create_task(worker_b.project_page("demo"))
+    await asyncio.sleep(0.05)
+    gate.set()
+    assert (await first).value == (await second).value
+    assert main.asked["demo"] == 1 and leases.waits == 1

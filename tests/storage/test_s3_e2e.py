@@ -14,6 +14,7 @@ from tests.storage.conftest import unique_bucket
 from tests.support.fake_index import FakeIndex, Fault
 from tests.support.installers import installed_version, make_venv, uv_install
 from tests.support.moto import ACCESS_KEY, REGION, SECRET_KEY, MotoServer
+from tests.support.server import GroxpiProcess
 
 WHEEL = "alpha-1.0-py3-none-any.whl"
 
@@ -40,15 +41,23 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
+def first_replica(
+    groxpi_server: GroxpiFactory, moto_s3: MotoServer, tmp_path: Path
+) -> tuple[str, GroxpiProcess]:
+    """A replica on a new bucket that has installed ``alpha`` with uv."""
+    if not moto_s3.running:
+        moto_s3.start()
+    bucket = unique_bucket()
+    replica = groxpi_server(**s3_env(moto_s3, bucket, GROXPI_S3_CREATE_BUCKET="true"))
+    uv_install(make_venv(tmp_path / "a", with_pip=False), f"{replica.url}/simple/", "alpha")
+    return bucket, replica
+
+
 @pytest.mark.slow
 def test_replicas_share_the_bucket(
     groxpi_server: GroxpiFactory, fake_index: FakeIndex, moto_s3: MotoServer, tmp_path: Path
 ) -> None:
-    if not moto_s3.running:
-        moto_s3.start()
-    bucket = unique_bucket()
-    replica_a = groxpi_server(**s3_env(moto_s3, bucket, GROXPI_S3_CREATE_BUCKET="true"))
-    uv_install(make_venv(tmp_path / "a", with_pip=False), f"{replica_a.url}/simple/", "alpha")
+    bucket, _ = first_replica(groxpi_server, moto_s3, tmp_path)
     downloads = fake_index.file_requests()
     assert downloads > 0
     fake_index.set_fault("*files*", Fault.status(503))
@@ -69,11 +78,7 @@ def test_replicas_share_the_bucket(
 def test_a_new_replica_serves_pages_and_files_from_the_bucket_while_upstream_is_down(
     groxpi_server: GroxpiFactory, fake_index: FakeIndex, moto_s3: MotoServer, tmp_path: Path
 ) -> None:
-    if not moto_s3.running:
-        moto_s3.start()
-    bucket = unique_bucket()
-    replica_a = groxpi_server(**s3_env(moto_s3, bucket, GROXPI_S3_CREATE_BUCKET="true"))
-    uv_install(make_venv(tmp_path / "a", with_pip=False), f"{replica_a.url}/simple/", "alpha")
+    bucket, replica_a = first_replica(groxpi_server, moto_s3, tmp_path)
     assert replica_a.stop() == 0
     fake_index.stop()  # upstream refuses connections from now on
     replica_b = groxpi_server(**s3_env(moto_s3, bucket))  # an empty local cache directory
