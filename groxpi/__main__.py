@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(
         level=config.logging_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
     )
     log = logging.getLogger("groxpi")
     try:

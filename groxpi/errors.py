@@ -8,7 +8,12 @@ class NotFound(Exception):
 
 
 class NotModified(Exception):
-    """Upstream confirmed, with a 304, that the page we hold is still current."""
+    """Upstream confirmed, with a 304, that the page we hold is still current;
+    ``ttl`` is how long it is now fresh for (the index's current TTL)."""
+
+    def __init__(self, message: str, ttl: float | None = None) -> None:
+        super().__init__(message)
+        self.ttl = ttl
 
 
 class UpstreamError(Exception):

@@ -18,14 +18,15 @@ from dataclasses import dataclass, field
 from .coalesce import SingleFlight
 from .errors import NotFound, UpstreamError
 from .models import File, ProjectList, ProjectPage
+from .pagestore import LIST_NAME, Validators
 from .render import RenderedPage, render_project, render_project_list
 from .sources import Fetched, PageSource, Refused
 from .sources import base as source_base
 
 log = logging.getLogger(__name__)
 
-LIST_KEY = ""
-"""Cache key of the project list (no project name is empty)."""
+LIST_KEY = LIST_NAME
+"""Cache key of the project list (no project name starts with an underscore)."""
 
 STALE_GRACE = 3.0
 """Seconds a request holding a stale page waits for its refresh before serving it."""
@@ -50,6 +51,7 @@ class _Entry:
     ttl: float
     expires_at: float
     retry_at: float = 0.0
+    validators: Validators | None = None  # of the page rendered, to know it again
 
 
 @dataclass(slots=True)
@@ -128,9 +130,9 @@ class IndexCache:
             # one goes on in the background and is stored when it lands.
             return (await asyncio.wait_for(refresh, STALE_GRACE)).value
         except UpstreamError:
-            log.warning("serving stale page for %r: upstream refresh failed", key or "/")
+            log.warning("serving stale page for %r: upstream refresh failed", key)
         except TimeoutError:
-            log.warning("serving stale page for %r: upstream refresh is slow", key or "/")
+            log.warning("serving stale page for %r: upstream refresh is slow", key)
         self.stats.stale_served += 1
         self.stats.last_stale_at = now
         return entry.value
@@ -167,8 +169,14 @@ class IndexCache:
             if entry is not None and entry.value is None:
                 del self._entries[key]
 
-    def _entry(self, value: CachedProject | RenderedPage | None, ttl: float) -> _Entry:
-        return _Entry(value, ttl, self.clock() + ttl)
+    def _entry(
+        self,
+        value: CachedProject | RenderedPage | None,
+        fetched: Fetched[ProjectPage] | Fetched[ProjectList] | None = None,
+    ) -> _Entry:
+        ttl = self.negative_ttl if fetched is None else fetched.ttl
+        validators = None if fetched is None else fetched.validators
+        return _Entry(value, ttl, self.clock() + ttl, validators=validators)
 
     async def _fetch_project(self, name: str) -> _Entry:
         try:
@@ -176,33 +184,33 @@ class IndexCache:
         except Refused:
             raise  # a policy's answer, not upstream's: nothing to remember
         except NotFound:
-            return self._entry(None, self.negative_ttl)
+            return self._entry(None)
         held = self._kept(name, fetched)
         if isinstance(held, CachedProject):
-            return self._entry(held, fetched.ttl)
+            return self._entry(held, fetched)
         page = fetched.value
         rendered = await asyncio.to_thread(render_project, page)  # big pages take a while
         files = {file.filename: file for file in page.files}
         cached = CachedProject(name, rendered, files, fetched.complete)
-        return self._entry(cached, fetched.ttl)
+        return self._entry(cached, fetched)
 
     async def _fetch_list(self) -> _Entry:
         fetched = await self.source.project_list()
         held = self._kept(LIST_KEY, fetched)
         if isinstance(held, RenderedPage):
-            return self._entry(held, fetched.ttl)
+            return self._entry(held, fetched)
         rendered = await asyncio.to_thread(render_project_list, fetched.value)
-        return self._entry(rendered, fetched.ttl)
+        return self._entry(rendered, fetched)
 
     def _kept(
         self, key: str, fetched: Fetched[ProjectPage] | Fetched[ProjectList]
     ) -> CachedProject | RenderedPage | None:
-        """The page in memory, when upstream confirmed it (304) or failed (stale):
-        nothing to decode or render again."""
+        """The page in memory, when it was rendered from the very page now confirmed
+        (304) or served stale: nothing to render again."""
         if fetched.stale:
             self.stats.stale_served += 1
             self.stats.last_stale_at = self.clock()
         entry = self._entries.get(key)
-        if entry is None or not (fetched.unchanged or fetched.stale):
+        if entry is None or not fetched.unchanged or not fetched.validators:
             return None
-        return entry.value
+        return entry.value if entry.validators == fetched.validators else None

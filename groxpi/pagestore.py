@@ -60,7 +60,7 @@ class Blobs(Protocol):
 
     async def write_blob(self, name: str, data: bytes) -> None: ...
 
-    async def delete_blob(self, name: str) -> None: ...
+    async def delete_blob(self, name: str) -> bool: ...
 
 
 def namespace_of(parts: list[str]) -> str:
@@ -116,8 +116,10 @@ class PageStore:
         except StorageError as exc:
             log.warning("page store unavailable, writing %r: %s", key, exc)
 
-    async def delete(self, key: str) -> None:
+    async def delete(self, key: str) -> bool:
+        """Remove the record; True if there was one."""
         try:
-            await self.blobs.delete_blob(self._name(key))
+            return await self.blobs.delete_blob(self._name(key))
         except StorageError as exc:
             log.warning("page store unavailable, deleting %r: %s", key, exc)
+            return False

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import re
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -107,13 +110,19 @@ def test_sigterm_exits_zero(groxpi_server: GroxpiFactory) -> None:
 def test_concurrent_misses_across_two_workers_make_one_upstream_request(
     groxpi_server: GroxpiFactory, fake_index: FakeIndex
 ) -> None:
-    server = groxpi_server(GROXPI_WORKERS=2)
+    server = groxpi_server(GROXPI_WORKERS=2, GROXPI_ACCESS_LOG="true")
+    workers: set[int] = set()
+    deadline = time.monotonic() + 30
+    while len(workers) < 2 and time.monotonic() < deadline:  # both accepting connections
+        workers.add(json.loads(fetch(f"{server.url}/health")[1])["worker"])
     fake_index.set_fault("gamma", Fault.delay(0.5))
     accepts = ["application/vnd.pypi.simple.v1+json", "text/html"] * 50
     with ThreadPoolExecutor(max_workers=100) as pool:
         pages = list(pool.map(lambda a: fetch(f"{server.url}/simple/gamma/", a), accepts))
     assert {status for status, _ in pages} == {200}
     assert fake_index.index_requests("/simple/gamma/") == 1
+    access = [line for line in server.log_text().splitlines() if "GET /simple/gamma/" in line]
+    assert len({re.search(r"\[(\d+)\]", line).group(1) for line in access}) == 2  # type: ignore[union-attr]
     print(
         "\n100 concurrent page requests over 2 workers -> "
         f"{fake_index.index_requests('/simple/gamma/')} upstream request"

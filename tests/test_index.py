@@ -12,7 +12,9 @@ from groxpi import index as index_module
 from groxpi.config import Config, load_config
 from groxpi.errors import NotFound, UpstreamError
 from groxpi.index import IndexCache
-from groxpi.sources import NamePatterns, PageSource, ProjectFilter, Refused, build_sources
+from groxpi.models import ProjectPage
+from groxpi.pagestore import Validator
+from groxpi.sources import Fetched, NamePatterns, PageSource, ProjectFilter, Refused, build_sources
 from groxpi.storage import LocalStorage
 from groxpi.upstream import UpstreamClient
 from tests.sources.fakes import Clock, FakeSource, dist, page
@@ -175,3 +177,36 @@ async def test_failed_refresh_serves_the_stale_page_and_backs_off() -> None:
     assert await cache.project("demo") is first
     assert source.asked["demo"] == 3
     assert cache.stats.stale_served == 3
+
+
+async def test_a_render_is_reused_only_for_the_very_page_confirmed() -> None:
+    clock = Clock(0.0)
+    source = FakeSource(ttl=5).add(page("demo", dist("demo-1.0.tar.gz")))
+    cache = IndexCache(source, clock=clock)
+    first = await cache.project("demo")
+    answers = iter(
+        [
+            Fetched(
+                source.pages["demo"],
+                5,
+                validators={"fake": Validator(etag='"demo-0"')},
+                unchanged=True,
+            ),
+            Fetched(
+                page("demo", dist("demo-2.0.tar.gz")),
+                5,
+                validators={"fake": Validator(etag='"v5"')},
+                unchanged=True,
+            ),
+        ]
+    )
+
+    async def confirmed(name: str, validators: object = None) -> Fetched[ProjectPage]:
+        return next(answers)
+
+    source.project_page = confirmed  # type: ignore[method-assign]
+    clock.advance(6)
+    assert await cache.project("demo") is first  # the page it rendered, confirmed
+    clock.advance(6)
+    third = await cache.project("demo")  # another worker stored a newer page meanwhile
+    assert third is not first and "demo-2.0.tar.gz" in third.files

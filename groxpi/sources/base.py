@@ -30,9 +30,10 @@ class Fetched(Generic[T]):
 
     ``complete`` is False when an index failed and its files are missing for
     now; ``validators`` identify each index's answer for revalidation;
-    ``unchanged`` says upstream confirmed (304) the page last seen, so it need
-    not be rendered again; ``stale`` that upstream failed and this is the last
-    good page.
+    ``unchanged`` says the page is the stored one with these validators,
+    confirmed (304) or served stale, so a render of it may be reused (a policy
+    whose output changes with time clears it); ``stale`` that upstream failed
+    and this is the last good page.
     """
 
     value: T

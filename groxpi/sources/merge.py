@@ -89,7 +89,10 @@ class Merged:
         if confirmed:
             answered = any(isinstance(result, Fetched) for result in results)
             if not answered and {self.sources[i].key for i in confirmed} == set(validators or {}):
-                raise NotModified("every index confirmed its part of the page")
+                ttls = [t for i in confirmed if (t := _ttl_of(results[i])) is not None]
+                raise NotModified(
+                    "every index confirmed its part of the page", min(ttls, default=None)
+                )
             again = await asyncio.gather(
                 *(ask(self.sources[i], None) for i in confirmed), return_exceptions=True
             )
@@ -108,6 +111,10 @@ class Merged:
                 continue
             answers.append(result)
         return answers, partial
+
+
+def _ttl_of(result: object) -> float | None:
+    return result.ttl if isinstance(result, NotModified) else None
 
 
 def _combined(value: T, answers: list[Fetched[T]], partial: bool) -> Fetched[T]:

@@ -63,9 +63,7 @@ class StoredPages:
 
     async def forget(self, name: str) -> bool:
         """Drop the stored page of ``name`` (LIST_NAME: the list); True if there was one."""
-        existed = await self.store.load(name) is not None
-        await self.store.delete(name)
-        return existed
+        return await self.store.delete(name)
 
     async def project_page(
         self, name: str, validators: Validators | None = None
@@ -88,14 +86,19 @@ class StoredPages:
             if record is None or value is None:
                 what = "the project list" if key == LIST_NAME else f"project {key}"
                 raise Refused(key, f"offline mode (GROXPI_OFFLINE): {what} is not in the cache")
-            return Fetched(value, OFFLINE_TTL, validators=record.validators, stale=True)
+            return Fetched(
+                value, OFFLINE_TTL, validators=record.validators, unchanged=True, stale=True
+            )
         if self.leases is None:
             return await self._refresh(key, ask, record, value)
         async with self.leases.hold(key, self.lease_wait) as waited:
             if waited:  # another worker just refreshed it, most likely
+                before = None if record is None else record.fetched_at
                 record, value, fresh = await self._load(key, value_of)
                 if fresh is not None:
                     return fresh
+                if record is not None and value is not None and record.fetched_at == before:
+                    return self._stale(key, record, value, "another worker's refresh failed")
             return await self._refresh(key, ask, record, value)
 
     async def _load(
@@ -122,11 +125,12 @@ class StoredPages:
         now = self.clock()
         try:
             fetched = await ask(None if record is None else record.validators)
-        except NotModified:
+        except NotModified as confirmed:
             assert record is not None and value is not None
             self.revalidated += 1
-            await self.store.save(key, msgspec.structs.replace(record, fetched_at=now))
-            return Fetched(value, record.ttl, validators=record.validators, unchanged=True)
+            ttl = record.ttl if confirmed.ttl is None else confirmed.ttl
+            await self.store.save(key, msgspec.structs.replace(record, fetched_at=now, ttl=ttl))
+            return Fetched(value, ttl, validators=record.validators, unchanged=True)
         except NotFound:
             if record is not None:
                 await self.store.delete(key)
@@ -134,14 +138,17 @@ class StoredPages:
         except UpstreamError as exc:
             if record is None or value is None:
                 raise
-            self.stale_served += 1
-            self.last_stale_at = now
-            log.warning("serving stale page for %r: upstream refresh failed: %s", key, exc)
-            retry = base.RETRY_AFTER_ERROR
-            return Fetched(value, retry, validators=record.validators, stale=True)
+            return self._stale(key, record, value, f"upstream refresh failed: {exc}")
         if fetched.complete:  # a page missing a failed index's files is not kept
             await self.store.save(key, _record(fetched, now))
         return fetched
+
+    def _stale(self, key: str, record: PageRecord, value: T, why: str) -> Fetched[T]:
+        self.stale_served += 1
+        self.last_stale_at = self.clock()
+        log.warning("serving stale page for %r: %s", key, why)
+        retry = base.RETRY_AFTER_ERROR
+        return Fetched(value, retry, validators=record.validators, unchanged=True, stale=True)
 
 
 def _page(record: PageRecord) -> ProjectPage | None:

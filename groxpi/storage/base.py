@@ -74,5 +74,5 @@ class Storage(Protocol):
     async def write_blob(self, name: str, data: bytes) -> None:
         """Store the blob atomically: readers see the old bytes or the new, whole."""
 
-    async def delete_blob(self, name: str) -> None:
-        """Remove the blob; a missing one is not an error."""
+    async def delete_blob(self, name: str) -> bool:
+        """Remove the blob; True if there was one (a missing one is not an error)."""

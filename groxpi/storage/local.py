@@ -149,11 +149,18 @@ class LocalStorage:
             temp.unlink(missing_ok=True)
             raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
-    async def delete_blob(self, name: str) -> None:
+    async def delete_blob(self, name: str) -> bool:
+        return await asyncio.to_thread(self._delete_blob, self.blob_root / name)
+
+    @staticmethod
+    def _delete_blob(path: Path) -> bool:
         try:
-            (self.blob_root / name).unlink(missing_ok=True)
+            path.unlink()
+        except (FileNotFoundError, NotADirectoryError):
+            return False
         except OSError as exc:
-            raise StorageError(f"cannot delete {name}: {exc.strerror or exc}") from exc
+            raise StorageError(f"cannot delete {path}: {exc.strerror or exc}") from exc
+        return True
 
 
 def _entries(path: Path) -> list[os.DirEntry[str]]:

@@ -357,9 +357,16 @@ class S3Storage:
                 self.bucket, self._blob_root + name, io.BytesIO(data), len(data)
             )
 
-    async def delete_blob(self, name: str) -> None:
+    async def delete_blob(self, name: str) -> bool:
         with self._translate("delete", name):
+            try:
+                await self._minio().stat_object(self.bucket, self._blob_root + name)
+            except S3Error as exc:
+                if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+                    return False
+                raise
             await self._minio().remove_object(self.bucket, self._blob_root + name)
+        return True
 
 
 def _timestamp(value: datetime | None) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
+import os
 import time
 from typing import Any
 
@@ -14,7 +15,6 @@ from aiohttp import web
 from .. import __version__
 from ..index import LIST_KEY
 from ..names import normalize_project
-from ..pagestore import LIST_NAME
 from ..upstream import Reachability
 from .errors import answers_errors
 from .state import SERVICES, Services
@@ -92,6 +92,7 @@ async def health(request: web.Request) -> web.Response:
             "status": "ok" if healthy else "degraded",
             "version": __version__,
             "uptime": round(services.uptime, 1),
+            "worker": os.getpid(),  # which process answered (GROXPI_WORKERS > 1)
             "offline": offline,
             "pages": note or "fresh",
             "storage": {"type": services.storage.kind, "status": storage_status},
@@ -137,7 +138,7 @@ async def _admin_request(request: web.Request) -> None:
 async def drop_project_list(request: web.Request) -> web.Response:
     await _admin_request(request)
     services = request.app[SERVICES]
-    stored = await services.sources.stored.forget(LIST_NAME)
+    stored = await services.sources.stored.forget(LIST_KEY)
     dropped = services.index.invalidate(LIST_KEY) or stored
     return invalidated({"dropped": dropped})
 

@@ -135,14 +135,34 @@ async def test_with_leases_a_waiter_reads_what_the_holder_stored(tmp_path: Path)
         return await real(name, validators)
 
     main.project_page = slow_page  # type: ignore[method-assign]
-    leases = Leases(tmp_path / "leases")
     store = PageStore(LocalStorage(tmp_path / "files"), "ns")
-    worker_a = StoredPages(Merged([main]), store, leases=leases)
-    worker_b = StoredPages(Merged([main]), store, leases=leases)  # another process, in effect
+    leases_a, leases_b = Leases(tmp_path / "leases"), Leases(tmp_path / "leases")
+    worker_a = StoredPages(Merged([main]), store, leases=leases_a)
+    worker_b = StoredPages(Merged([main]), store, leases=leases_b)  # another process, in effect
     first = asyncio.create_task(worker_a.project_page("demo"))
     await asyncio.sleep(0.05)
     second = asyncio.create_task(worker_b.project_page("demo"))
     await asyncio.sleep(0.05)
     gate.set()
     assert (await first).value == (await second).value
-    assert main.asked["demo"] == 1 and leases.waits == 1
+    assert main.asked["demo"] == 1 and leases_b.waits == 1
+
+
+async def test_a_waiter_serves_stale_at_once_when_the_holders_refresh_failed(
+    tmp_path: Path,
+) -> None:
+    main = upstream()
+    store = PageStore(LocalStorage(tmp_path / "files"), "ns")
+    clock = Clock()
+    await StoredPages(Merged([main]), store, clock=clock).project_page("demo")
+    clock.advance(101)
+    main.failing = True
+    leases_a, leases_b = Leases(tmp_path / "leases"), Leases(tmp_path / "leases")
+    worker_a = StoredPages(Merged([main]), store, leases=leases_a, clock=clock)
+    worker_b = StoredPages(Merged([main]), store, leases=leases_b, clock=clock)
+    async with leases_a.hold("demo", wait=1):  # worker A refreshing (and about to fail)
+        waiting = asyncio.create_task(worker_b.project_page("demo"))
+        await asyncio.sleep(0.05)
+    assert (await waiting).stale
+    assert main.asked["demo"] == 1  # B did not repeat A's failed upstream request
+    assert (await worker_a.project_page("demo")).stale
