@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .download import Download, SpoolReader
 from .errors import NotFound
-from .files import Download, FileCache, SpoolReader
+from .files import FileCache
 from .index import IndexCache
 from .models import File
 from .names import METADATA_SUFFIX
@@ -91,7 +92,12 @@ class Distributions:
         if self.offline:
             reason = f"offline mode (GROXPI_OFFLINE): {filename} is not in the cache"
             raise Refused(project, reason)
-        download = self.files.download(key, url, sha256)
+        download = await self.files.download(key, url, sha256)
+        if download is None:  # another worker stored it just now
+            stored = await self.files.touch_stored(key)
+            if stored is None:
+                raise NotFound(filename)
+            return Stored(stored)
         if whole:
             return await self._when_stored(download)
         reader = download.reader()  # taken before waiting: the spool file may be renamed

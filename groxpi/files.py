@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import hashlib
 import logging
 import os
-import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from .download import CHUNK, Download
 from .errors import NotFound, UpstreamError
+from .follow import Followed, note_of, open_followed, tail_until_stored
+from .leases import KeyLease, sweep_unheld
 from .lru import LRUSizes
 from .spool import Spool
 from .storage import Storage, StorageError, StoredObject
@@ -27,7 +29,6 @@ from .upstream import UpstreamClient
 
 log = logging.getLogger(__name__)
 
-CHUNK = 256 * 1024
 MAX_DOWNLOADS = 64
 """Upstream file transfers running at once; more wait for a slot."""
 RESYNC_INTERVAL = 60.0
@@ -44,119 +45,7 @@ class FileStats:
     misses: int = 0
     failures: int = 0
     evictions: int = 0
-
-
-class Download:
-    """One upstream transfer into a spool file, readable while it is written."""
-
-    def __init__(self, key: str, url: str, sha256: str | None, spool: Path) -> None:
-        self.key = key
-        self.url = url
-        self.sha256 = sha256
-        self.path = spool / f"{uuid.uuid4().hex}.part"
-        try:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-        except OSError as exc:
-            raise StorageError(f"cannot create a spool file: {exc.strerror or exc}") from exc
-        self.written = 0
-        self.size: int | None = None
-        self.error: BaseException | None = None
-        self.verified = False
-        self.started = asyncio.Event()
-        self.done = asyncio.Event()
-        self._progress = asyncio.Event()
-
-    def append(self, chunk: bytes) -> None:
-        view = memoryview(chunk)
-        try:
-            while view:
-                view = view[os.write(self.fd, view) :]
-        except OSError as exc:  # disk full, I/O error: a storage fault, not an upstream one
-            raise StorageError(f"cannot write the spool file: {exc.strerror or exc}") from exc
-        self.written += len(chunk)
-        self.started.set()
-        self._notify()
-
-    def mark_verified(self) -> None:
-        """The bytes are complete and match the index: let readers take the last one."""
-        self.verified = True
-        self._notify()
-
-    def finish(self, error: BaseException | None) -> None:
-        self.error = error
-        self.started.set()
-        self.done.set()
-        self._notify()
-
-    def _notify(self) -> None:
-        self._progress.set()
-        self._progress = asyncio.Event()
-
-    def failure(self) -> BaseException:
-        """A fresh copy of the error for one waiter: one shared exception object
-        raised in many tasks would collect all their tracebacks."""
-        assert self.error is not None
-        return copy.copy(self.error).with_traceback(None)
-
-    async def progress(self) -> None:
-        """Wait for more bytes or the end of the download."""
-        await self._progress.wait()
-
-    async def wait_started(self, timeout: float) -> bool:
-        """True once a byte (or the outcome) is in; False if ``timeout`` passed first."""
-        if timeout <= 0:
-            await self.started.wait()
-            return True
-        try:
-            await asyncio.wait_for(self.started.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
-
-    def reader(self) -> SpoolReader:
-        """A reader of the spool file; take it before awaiting, as the file may be renamed."""
-        try:
-            return SpoolReader(self, os.dup(self.fd))
-        except OSError as exc:  # out of file descriptors
-            raise StorageError(f"cannot open the spool file: {exc.strerror or exc}") from exc
-
-
-class SpoolReader:
-    """One client's view of a download, with its own descriptor (valid after rename)."""
-
-    def __init__(self, download: Download, fd: int) -> None:
-        self.download = download
-        self._fd = fd
-
-    def __enter__(self) -> SpoolReader:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """Yield the file from the start as it is written; raise if the download fails."""
-        download = self.download
-        offset = 0
-        while True:
-            if download.error is not None and not download.verified:
-                raise download.failure()
-            # The last byte is held back until the sha256 is verified, so a client
-            # can never receive a complete-looking copy of a bad download.
-            limit = download.written if download.verified else download.written - 1
-            if offset < limit:
-                data = os.pread(self._fd, min(CHUNK, limit - offset), offset)
-                offset += len(data)
-                yield data
-            elif download.verified:
-                return
-            else:
-                await download.progress()
+    followed: int = 0  # misses served by following another process's download
 
 
 class FileCache:
@@ -172,6 +61,8 @@ class FileCache:
         self.storage = storage
         self.client = client
         self.spool = Spool(spool_root)
+        # One download per file across the processes sharing the cache directory.
+        self.leases_root = spool_root.parent / "leases" / "files"
         self.lru = LRUSizes(limit)
         self.stats = FileStats()
         self._downloads: dict[str, Download] = {}
@@ -187,6 +78,7 @@ class FileCache:
         """Clear spool leftovers of dead processes and learn what is already stored."""
         try:
             self.spool.open()
+            sweep_unheld(self.leases_root)
         except OSError as exc:
             raise StorageError(f"cannot create spool directory {self.spool.path}: {exc}") from exc
         await self.storage.start()
@@ -252,8 +144,9 @@ class FileCache:
         self.stats.hits += 1
         return obj
 
-    def download(self, key: str, url: str, sha256: str | None) -> Download:
-        """Join the running download of ``key`` or start one."""
+    async def download(self, key: str, url: str, sha256: str | None) -> Download | None:
+        """Join the running download of ``key``: ours, another process's (followed),
+        or a new one. None when another process has just stored it: look again."""
         running = self._downloads.get(key)
         if running is not None:
             return running
@@ -262,17 +155,49 @@ class FileCache:
             spool = self.spool.ensure()
         except OSError as exc:
             raise StorageError(f"cannot create the spool directory: {exc.strerror or exc}") from exc
-        download = Download(key, url, sha256, spool)
+        lease_path = KeyLease.path_of(self.leases_root, key)
+        try:
+            lease = KeyLease.take(self.leases_root, key)
+        except OSError:  # no lease to be had: download alone
+            lease = None
+        else:
+            if lease is None:  # another process is downloading it
+                return await self._follow(key, url, sha256, lease_path)
+        download = Download.in_spool(key, url, sha256, spool)
         self._downloads[key] = download
-        task = asyncio.create_task(self._run(download), name=f"download {key}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if lease is not None:
+            lease.write_note(note_of(download.path, None))
+        self._start(self._run(download, lease), key)
         return download
 
-    async def _run(self, download: Download) -> None:
+    async def _follow(
+        self, key: str, url: str, sha256: str | None, lease_path: Path
+    ) -> Download | None:
+        followed = self._downloads.get(key)  # joined while the note was read
+        if followed is None:
+            opened = await open_followed(key, url, sha256, lease_path)
+            if opened is None:
+                return None
+            self.stats.followed += 1
+            self._downloads[key] = followed = opened
+            self._start(self._run_followed(opened, lease_path), key)
+        return followed
+
+    async def _run_followed(self, download: Followed, lease_path: Path) -> None:
+        try:
+            await tail_until_stored(download, lease_path, self.storage)
+        finally:
+            self._downloads.pop(download.key, None)
+
+    def _start(self, work: Coroutine[Any, Any, None], key: str) -> None:
+        task = asyncio.create_task(work, name=f"download {key}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, download: Download, lease: KeyLease | None) -> None:
         error: BaseException | None = None
         try:
-            await self._fetch(download)
+            await self._fetch(download, lease)
             download.mark_verified()
             await self._sync(download)
             obj = await self.storage.put(download.key, download.path, download.sha256)
@@ -294,6 +219,8 @@ class FileCache:
             os.close(download.fd)
             self._downloads.pop(download.key, None)
             download.finish(error)
+            if lease is not None:  # followers look in the store once it is let go
+                lease.release()
 
     @staticmethod
     async def _sync(download: Download) -> None:
@@ -303,10 +230,12 @@ class FileCache:
         except OSError as exc:
             raise StorageError(f"cannot write the spool file: {exc.strerror or exc}") from exc
 
-    async def _fetch(self, download: Download) -> None:
+    async def _fetch(self, download: Download, lease: KeyLease | None) -> None:
         hasher = hashlib.sha256()
         async with self._slots, self.client.open_file(download.url) as response:
             download.size = response.content_length
+            if lease is not None and download.size is not None:
+                lease.write_note(note_of(download.path, download.size))
             async for chunk in response.content.iter_chunked(CHUNK):
                 hasher.update(chunk)
                 download.append(chunk)

@@ -88,3 +88,73 @@ class Leases:
                 if loop.time() >= deadline:
                     return waited
                 await asyncio.sleep(POLL)
+
+
+def sweep_unheld(root: Path) -> None:
+    """Remove lock files no process holds (left by processes that have ended)."""
+    try:
+        paths = list(root.glob("*.lock"))
+    except OSError:
+        return
+    for path in paths:
+        if not KeyLease.held(path):
+            path.unlink(missing_ok=True)
+
+
+class KeyLease:
+    """A lease on one key, held for as long as a task runs (a file download).
+
+    Its lock file carries a note for the processes that find it held (where
+    the holder's spool file is), and stays in place: removing it could let two
+    holders lock different files of one name. Unlocked ones are swept at
+    start-up.
+    """
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self._fd = fd
+
+    @staticmethod
+    def path_of(root: Path, key: str) -> Path:
+        return root / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.lock"
+
+    @classmethod
+    def take(cls, root: Path, key: str) -> KeyLease | None:
+        """The lease, or None when another process holds it (raises OSError if no disk)."""
+        path = cls.path_of(root, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        return cls(path, fd)
+
+    def write_note(self, note: str) -> None:
+        os.pwrite(self._fd, note.encode(), 0)
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.ftruncate(self._fd, 0)  # no stale note for the next holder's followers
+            os.close(self._fd)
+            self._fd = -1
+
+    @staticmethod
+    def held(path: Path) -> bool:
+        """Whether some process holds the lease at ``path`` right now."""
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # also drops the probe's own lock
+        return False

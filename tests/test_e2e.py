@@ -127,3 +127,31 @@ def test_concurrent_misses_across_two_workers_make_one_upstream_request(
         "\n100 concurrent page requests over 2 workers -> "
         f"{fake_index.index_requests('/simple/gamma/')} upstream request"
     )
+
+
+def test_concurrent_misses_for_a_file_across_two_workers_make_one_download(
+    groxpi_server: GroxpiFactory, fake_index: FakeIndex
+) -> None:
+    server = groxpi_server(GROXPI_WORKERS=2, GROXPI_ACCESS_LOG="true", GROXPI_DOWNLOAD_TIMEOUT=0)
+    workers: set[int] = set()
+    deadline = time.monotonic() + 30
+    while len(workers) < 2 and time.monotonic() < deadline:
+        workers.add(json.loads(fetch(f"{server.url}/health")[1])["worker"])
+    sdist = fake_index.file("gamma-0.1.tar.gz")
+    assert fetch(f"{server.url}/simple/gamma/")[0] == 200
+    fake_index.set_fault(sdist.filename, Fault.slow(256, 0.01))
+    url = f"{server.url}/simple/gamma/{sdist.filename}"
+    with ThreadPoolExecutor(max_workers=100) as pool:
+        files = list(pool.map(lambda _: fetch(url), range(100)))
+    assert all(body == sdist.data for _, body in files)
+    assert fake_index.file_requests(sdist.filename) == 1
+    access = [
+        line
+        for line in server.log_text().splitlines()
+        if f"GET /simple/gamma/{sdist.filename}" in line
+    ]
+    assert len({re.search(r"\[(\d+)\]", line).group(1) for line in access}) == 2  # type: ignore[union-attr]
+    print(
+        "\n100 concurrent file requests over 2 workers -> "
+        f"{fake_index.file_requests(sdist.filename)} upstream request"
+    )
