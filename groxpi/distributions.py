@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .download import Download, SpoolReader
-from .errors import NotFound
+from .errors import NotFound, UpstreamError
 from .files import FileCache
 from .index import IndexCache
 from .models import File
@@ -92,12 +92,16 @@ class Distributions:
         if self.offline:
             reason = f"offline mode (GROXPI_OFFLINE): {filename} is not in the cache"
             raise Refused(project, reason)
-        download = await self.files.download(key, url, sha256)
-        if download is None:  # another worker stored it just now
+        for _ in range(3):
+            download = await self.files.download(key, url, sha256)
+            if download is not None:
+                break
+            # Another worker stored it just now, or its download ended: look again.
             stored = await self.files.touch_stored(key)
-            if stored is None:
-                raise NotFound(filename)
-            return Stored(stored)
+            if stored is not None:
+                return Stored(stored)
+        else:
+            raise UpstreamError("the file is being fetched by another worker; try again", 503)
         if whole:
             return await self._when_stored(download)
         reader = download.reader()  # taken before waiting: the spool file may be renamed

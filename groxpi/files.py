@@ -163,31 +163,53 @@ class FileCache:
         else:
             if lease is None:  # another process is downloading it
                 return await self._follow(key, url, sha256, lease_path)
-        download = Download.in_spool(key, url, sha256, spool)
+            if await self._stored_meanwhile(key, lease):
+                return None
+        try:
+            download = Download.in_spool(key, url, sha256, spool)
+        except BaseException:
+            if lease is not None:
+                lease.release()
+            raise
         self._downloads[key] = download
         if lease is not None:
             lease.write_note(note_of(download.path, None))
         self._start(self._run(download, lease), key)
         return download
 
+    async def _stored_meanwhile(self, key: str, lease: KeyLease) -> bool:
+        """Whether the previous holder stored the file just before we took over."""
+        try:
+            stored = await self.storage.stat(key)
+        except BaseException:
+            lease.release()
+            raise
+        if stored is not None:
+            lease.release()
+        return stored is not None
+
     async def _follow(
         self, key: str, url: str, sha256: str | None, lease_path: Path
     ) -> Download | None:
-        followed = self._downloads.get(key)  # joined while the note was read
-        if followed is None:
-            opened = await open_followed(key, url, sha256, lease_path)
-            if opened is None:
-                return None
-            self.stats.followed += 1
-            self._downloads[key] = followed = opened
-            self._start(self._run_followed(opened, lease_path), key)
-        return followed
+        opened = await open_followed(key, url, sha256, lease_path)
+        joined = self._downloads.get(key)  # another request got here while we read the note
+        if joined is not None:
+            if opened is not None:
+                os.close(opened.fd)
+            return joined
+        if opened is None:
+            return None
+        self.stats.followed += 1
+        self._downloads[key] = opened
+        self._start(self._run_followed(opened, lease_path), key)
+        return opened
 
     async def _run_followed(self, download: Followed, lease_path: Path) -> None:
         try:
             await tail_until_stored(download, lease_path, self.storage)
         finally:
-            self._downloads.pop(download.key, None)
+            if self._downloads.get(download.key) is download:
+                del self._downloads[download.key]
 
     def _start(self, work: Coroutine[Any, Any, None], key: str) -> None:
         task = asyncio.create_task(work, name=f"download {key}")

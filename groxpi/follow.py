@@ -28,6 +28,21 @@ NOTE_WAIT = 1.0
 """Seconds to wait for a new holder to write its note."""
 
 
+async def _stored_what_we_read(download: Followed, storage: Storage) -> bool:
+    """Whether the holder stored the very bytes we streamed (it stores only after
+    checking the sha256): the same file locally, the same hash and size on S3."""
+    stored = await storage.stat(download.key)
+    if stored is None or stored.size != download.written:
+        return False
+    local = storage.local_path(download.key)
+    if local is not None:
+        try:
+            return local.stat().st_ino == os.fstat(download.fd).st_ino
+        except FileNotFoundError:
+            return False
+    return download.sha256 is None or stored.sha256 in (None, download.sha256)
+
+
 class Followed(Download):
     """Another process's download, as this process's clients read it."""
 
@@ -75,24 +90,30 @@ async def open_followed(
         await asyncio.sleep(POLL)
 
 
+def _same_holder(lease_path: Path, download: Followed) -> bool:
+    """Whether the download we follow is still running (its holder, not a new one)."""
+    if not KeyLease.held(lease_path):
+        return False
+    note = _read_note(lease_path)
+    return note is None or note["spool"] == str(download.path)
+
+
 async def tail_until_stored(download: Followed, lease_path: Path, storage: Storage) -> None:
     """Report the spool file's growth while the holder works, then its outcome."""
     error: BaseException | None = None
     try:
-        while KeyLease.held(lease_path):
+        while _same_holder(lease_path, download):
             download.grew_to(os.fstat(download.fd).st_size)
             await asyncio.sleep(POLL)
         download.grew_to(os.fstat(download.fd).st_size)
-        stored = await storage.stat(download.key)
-        if stored is None or stored.size != download.written:
-            error = UpstreamError("the download in another worker failed; not cached")
-        else:
-            download.size = stored.size
+        if await _stored_what_we_read(download, storage):
             download.mark_verified()
+        else:
+            error = UpstreamError("the download in another worker failed; not cached")
     except asyncio.CancelledError:
         error = UpstreamError("download cancelled: server shutting down", status=503)
         raise
-    except OSError as exc:
+    except Exception as exc:  # the store, the disk: whatever it is, cut the transfers
         error = UpstreamError(f"cannot follow another worker's download: {exc}")
     finally:
         with contextlib.suppress(OSError):

@@ -91,23 +91,32 @@ class Leases:
 
 
 def sweep_unheld(root: Path) -> None:
-    """Remove lock files no process holds (left by processes that have ended)."""
+    """Remove lock files no process holds (left by processes that were killed)."""
     try:
         paths = list(root.glob("*.lock"))
     except OSError:
         return
     for path in paths:
-        if not KeyLease.held(path):
-            path.unlink(missing_ok=True)
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            path.unlink(missing_ok=True)  # while locked: nobody takes it meanwhile
+        except OSError:
+            pass  # held by a live process
+        finally:
+            os.close(fd)
 
 
 class KeyLease:
     """A lease on one key, held for as long as a task runs (a file download).
 
     Its lock file carries a note for the processes that find it held (where
-    the holder's spool file is), and stays in place: removing it could let two
-    holders lock different files of one name. Unlocked ones are swept at
-    start-up.
+    the holder's spool file is). The holder removes the file before letting go,
+    so lock files do not pile up; a taker checks that the file it locked is
+    still the one at the path (else it was just removed: it tries again).
     """
 
     def __init__(self, path: Path, fd: int) -> None:
@@ -123,24 +132,35 @@ class KeyLease:
         """The lease, or None when another process holds it (raises OSError if no disk)."""
         path = cls.path_of(root, key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        for _ in range(10):
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                    os.ftruncate(fd, 0)
+                    return cls(path, fd)
+            except BlockingIOError:
+                os.close(fd)
+                return None
+            except FileNotFoundError:
+                pass  # removed by its holder between open and stat: try again
+            except BaseException:
+                os.close(fd)
+                raise
             os.close(fd)
-            return None
-        except BaseException:
-            os.close(fd)
-            raise
-        os.ftruncate(fd, 0)
-        return cls(path, fd)
+        raise OSError(f"cannot take the lease file {path}")
 
     def write_note(self, note: str) -> None:
-        os.pwrite(self._fd, note.encode(), 0)
+        """Replace the note (followers retry on the empty moment in between)."""
+        try:
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, note.encode(), 0)
+        except OSError:
+            pass  # followers then find no note and download for themselves
 
     def release(self) -> None:
         if self._fd >= 0:
-            os.ftruncate(self._fd, 0)  # no stale note for the next holder's followers
+            self.path.unlink(missing_ok=True)  # while still held: nobody locks a dead file
             os.close(self._fd)
             self._fd = -1
 

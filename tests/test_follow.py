@@ -10,7 +10,7 @@ import pytest
 from groxpi.errors import UpstreamError
 from groxpi.follow import note_of, open_followed, tail_until_stored
 from groxpi.leases import KeyLease
-from groxpi.storage import LocalStorage
+from groxpi.storage import LocalStorage, StorageError, StoredObject
 
 KEY = "demo/demo-1.0.tar.gz"
 
@@ -87,3 +87,43 @@ async def test_sweep_keeps_held_lock_files(tmp_path: Path, held: bool) -> None:
     sweep_unheld(tmp_path)
     assert lease.path.exists() == held
     lease.release()
+
+
+async def test_a_note_rewritten_shorter_stays_readable(tmp_path: Path) -> None:
+    lease = KeyLease.take(tmp_path, KEY)
+    assert lease is not None
+    lease.write_note(note_of(tmp_path / ("long" * 20), 123456789))
+    spool = tmp_path / "s.part"
+    spool.write_bytes(b"")
+    lease.write_note(note_of(spool, 1))
+    followed = await open_followed(KEY, "u", None, lease.path)
+    assert followed is not None and followed.path == spool and followed.size == 1
+    lease.release()
+
+
+class BrokenStore(LocalStorage):
+    async def stat(self, key: str) -> StoredObject | None:
+        raise StorageError("S3 is down")
+
+
+@pytest.mark.parametrize("outcome", ["store down", "other bytes stored"])
+async def test_a_follower_cuts_its_clients_unless_it_read_what_was_stored(
+    tmp_path: Path, outcome: str
+) -> None:
+    storage = (BrokenStore if outcome == "store down" else LocalStorage)(tmp_path / "files")
+    lease = KeyLease.take(tmp_path / "leases", KEY)
+    assert lease is not None
+    spool = tmp_path / "spool.part"
+    spool.write_bytes(b"abcdefghi")
+    lease.write_note(note_of(spool, 9))
+    followed = await open_followed(KEY, "u", None, lease.path)
+    assert followed is not None
+    tail = asyncio.create_task(tail_until_stored(followed, lease.path, storage))
+    if outcome == "other bytes stored":  # e.g. another replica's copy, same size
+        other = tmp_path / "other.part"
+        other.write_bytes(b"ABCDEFGHI")
+        await storage.put(KEY, other, None)
+    await asyncio.sleep(0.05)
+    lease.release()
+    await asyncio.wait_for(tail, 5)  # never hangs
+    assert followed.error is not None and not followed.verified
