@@ -20,6 +20,7 @@ from .errors import NotFound, UpstreamError
 from .models import File, ProjectList, ProjectPage
 from .pagestore import LIST_NAME, Validators
 from .render import RenderedPage, render_project, render_project_list
+from .shared_bodies import SharedBodies
 from .sources import Fetched, PageSource, Refused
 from .sources import base as source_base
 
@@ -74,6 +75,7 @@ class IndexCache:
     negative_ttl: float = 60.0
     max_entries: int = MAX_ENTRIES
     clock: Callable[[], float] = time.monotonic
+    shared: SharedBodies | None = None  # where big pages are held once for all workers
     stats: IndexStats = field(default_factory=IndexStats)
     _entries: dict[str, _Entry] = field(default_factory=dict)
     _flight: SingleFlight[str, _Entry] = field(default_factory=SingleFlight)
@@ -189,7 +191,8 @@ class IndexCache:
         if isinstance(held, CachedProject):
             return self._entry(held, fetched)
         page = fetched.value
-        rendered = await asyncio.to_thread(render_project, page)  # big pages take a while
+        # big pages take a while
+        rendered = await asyncio.to_thread(render_project, page, self.shared)
         files = {file.filename: file for file in page.files}
         cached = CachedProject(name, rendered, files, fetched.complete)
         return self._entry(cached, fetched)
@@ -199,7 +202,7 @@ class IndexCache:
         held = self._kept(LIST_KEY, fetched)
         if isinstance(held, RenderedPage):
             return self._entry(held, fetched)
-        rendered = await asyncio.to_thread(render_project_list, fetched.value)
+        rendered = await asyncio.to_thread(render_project_list, fetched.value, self.shared)
         return self._entry(rendered, fetched)
 
     def _kept(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import weakref
 import zlib
 from html import escape
 from urllib.parse import quote
@@ -26,6 +27,7 @@ from .models import (
     json_encoder,
 )
 from .names import valid_filename
+from .shared_bodies import SHARE_FROM, SharedBodies, remove_files
 from .versions import versions_of
 
 JSON = "json"
@@ -38,17 +40,23 @@ class Variant:
 
     __slots__ = ("body", "etag")
 
-    def __init__(self, body: bytes, etag: str) -> None:
+    def __init__(self, body: bytes | memoryview, etag: str) -> None:
         self.body = body
         self.etag = etag
 
 
 class RenderedPage:
-    """The finished bytes of one page in each format and coding."""
+    """The finished bytes of one page in each format and coding.
 
-    __slots__ = ("_variants",)
+    With ``shared``, big bodies live in files every worker maps (one copy in
+    memory for all of them), removed when this page is dropped.
+    """
 
-    def __init__(self, json_body: bytes, html_body: bytes) -> None:
+    __slots__ = ("__weakref__", "_variants")
+
+    def __init__(
+        self, json_body: bytes, html_body: bytes, shared: SharedBodies | None = None
+    ) -> None:
         # Every variant is encoded now, while rendering runs in a worker thread;
         # compressing a large page later would stall the event loop.
         self._variants = {
@@ -56,6 +64,20 @@ class RenderedPage:
             for fmt, body in ((JSON, json_body), (HTML, html_body))
             for coding in CODINGS
         }
+        if shared is not None:
+            self._share_big_bodies(shared)
+
+    def _share_big_bodies(self, shared: SharedBodies) -> None:
+        files = []
+        for (fmt, _), variant in self._variants.items():
+            if len(variant.body) < SHARE_FROM or not isinstance(variant.body, bytes):
+                continue
+            mapped = shared.share(variant.body, f"{variant.etag.strip(chr(34))}.{fmt}")
+            if mapped is not None:
+                variant.body, path = mapped
+                files.append(path)
+        if files:
+            weakref.finalize(self, remove_files, files)
 
     def variant(self, fmt: str, coding: str) -> Variant:
         return self._variants[fmt, coding]
@@ -106,7 +128,7 @@ def local_file(file: File) -> File:
     )
 
 
-def render_project(page: ProjectPage) -> RenderedPage:
+def render_project(page: ProjectPage, shared: SharedBodies | None = None) -> RenderedPage:
     """Encode a merged upstream page for clients, files pointing back at this proxy."""
     # only what a client could fetch here: a name the file route refuses is not listed
     files = [local_file(f) for f in page.files if valid_filename(f.filename)]
@@ -121,7 +143,7 @@ def render_project(page: ProjectPage) -> RenderedPage:
         alternate_locations=page.alternate_locations,
         tracks=page.tracks,
     )
-    return RenderedPage(json_encoder.encode(local), _project_html(local).encode())
+    return RenderedPage(json_encoder.encode(local), _project_html(local).encode(), shared)
 
 
 def _project_html(page: ProjectPage) -> str:
@@ -167,7 +189,7 @@ def _anchor(file: File) -> str:
     return f"<a {' '.join(attrs)}>{escape(file.filename)}</a><br>\n"
 
 
-def render_project_list(projects: ProjectList) -> RenderedPage:
+def render_project_list(projects: ProjectList, shared: SharedBodies | None = None) -> RenderedPage:
     entries = [  # a nameless entry would link to the server root, not to a project
         ProjectEntry(name=p.name, last_serial=p.last_serial) for p in projects.projects if p.name
     ]
@@ -183,4 +205,4 @@ def render_project_list(projects: ProjectList) -> RenderedPage:
         "<title>Simple index</title>\n</head>\n<body>\n"
         f"{anchors}</body>\n</html>\n"
     )
-    return RenderedPage(json_encoder.encode(local), html.encode())
+    return RenderedPage(json_encoder.encode(local), html.encode(), shared)

@@ -14,6 +14,7 @@ from ..config import Config
 from ..distributions import Distributions
 from ..files import FileCache
 from ..index import IndexCache
+from ..shared_bodies import SharedBodies
 from ..sources import build_sources
 from ..storage import create_storage
 from ..upstream import Reachability, UpstreamClient
@@ -27,7 +28,9 @@ def build_services(config: Config) -> Services:
     client = UpstreamClient(config)
     storage = create_storage(config)
     sources = build_sources(config, client, storage)
-    index = IndexCache(sources.pages, negative_ttl=config.negative_ttl)
+    shared = SharedBodies(config.cache_dir / "rendered")
+    shared.sweep_leftovers()
+    index = IndexCache(sources.pages, negative_ttl=config.negative_ttl, shared=shared)
     file_cache = FileCache(storage, client, config.cache_dir / "spool", config.cache_size)
     distributions = Distributions(
         index, file_cache, sources.pages, config.download_timeout, offline=config.offline

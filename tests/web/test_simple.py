@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 import zlib
 
 from aiohttp.test_utils import TestClient
@@ -312,3 +313,24 @@ async def test_proxpi_index_paths_redirect(client: TestClient) -> None:
     assert response.status == 301
     assert response.headers["Location"] == "/simple/alpha/?format=text/html"
     assert (await client.get("/index/")).status == 200
+
+
+async def test_big_pages_are_served_from_shared_files(
+    make_client: ClientFactory,  # type: ignore[no-untyped-def]
+    fake_index: FakeIndex,
+    tmp_path,
+) -> None:
+    fake_index.add_many_files("huge", 8000)
+    client = await make_client()
+    response = await client.get(
+        "/simple/huge/", headers={"Accept": JSON, "Accept-Encoding": "identity"}
+    )
+    assert response.status == 200
+    assert response.headers["Content-Type"] == JSON
+    body = await response.read()
+    assert int(response.headers["Content-Length"]) == len(body) > 1024 * 1024
+    assert len(json.loads(body)["files"]) == 8000
+    html = await client.get("/simple/huge/", headers={"Accept-Encoding": "identity"})
+    assert (await html.text()).count("<a ") == 8000
+    shared = sorted(p.suffix for p in (tmp_path / "cache" / "rendered").iterdir())
+    assert shared == [".html", ".json"]  # mapped by every worker, held once
