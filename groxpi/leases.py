@@ -167,14 +167,19 @@ class KeyLease:
     @staticmethod
     def held(path: Path) -> bool:
         """Whether some process holds the lease at ``path`` right now."""
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)  # also drops the probe's own lock
-        return False
+        return locked(path)
+
+
+def locked(path: Path) -> bool:
+    """Whether some process holds an ``flock`` on the file or directory at ``path``."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False  # gone (or unreadable): nobody we could wait for
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # also drops the probe's own lock
+    return False

@@ -16,6 +16,8 @@ import time
 import uuid
 from pathlib import Path
 
+from .leases import locked
+
 
 class Spool:
     """This process's spool directory, locked while it is in use."""
@@ -81,19 +83,5 @@ def remove_abandoned(root: Path) -> None:
     for entry in entries:
         if not entry.is_dir():
             entry.unlink(missing_ok=True)
-        elif not _locked(entry):
+        elif not locked(entry):
             shutil.rmtree(entry, ignore_errors=True)
-
-
-def _locked(directory: Path) -> bool:
-    try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # closing also drops a lock we just took
-    return False
