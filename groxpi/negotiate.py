@@ -76,3 +76,18 @@ def choose_coding(accept_encoding: str | None) -> str:
         if codings.get(coding, wildcard) > 0:
             return coding
     return "identity"
+
+
+Negotiated = tuple[str, str, str]
+"""(format, Content-Type, coding) of the variant to send."""
+
+
+@lru_cache(maxsize=1024)
+def negotiate(
+    accept: str | None, accept_encoding: str | None, format_param: str | None = None
+) -> Negotiated | None:
+    """Format, Content-Type and coding in one cached call: clients send few distinct headers."""
+    chosen = choose_media(accept, format_param)
+    if chosen is None:
+        return None
+    return chosen[0], chosen[1], choose_coding(accept_encoding)

@@ -139,6 +139,23 @@ async def test_each_page_lives_for_the_ttl_its_source_gave() -> None:
     assert source.asked["demo"] == 2
 
 
+async def test_fresh_answers_only_pages_in_memory_and_within_their_ttl() -> None:
+    clock = Clock(0.0)
+    source = FakeSource(ttl=100).add(page("demo", dist("demo-1.0.tar.gz")))
+    cache = IndexCache(source, clock=clock)
+    assert cache.fresh("demo") is None  # nothing fetched: the caller must refresh
+    held = await cache.project("demo")
+    clock.advance(99)
+    assert cache.fresh("demo") is held
+    assert cache.stats.hits == 1
+    clock.advance(2)
+    assert cache.fresh("demo") is None  # expired: refreshing is the slow path's business
+    with pytest.raises(NotFound):
+        await cache.project("nope")
+    assert cache.fresh("nope") is None  # a remembered 404 is not a page
+    assert source.asked["demo"] == 1
+
+
 async def test_unknown_project_is_remembered_for_the_negative_ttl() -> None:
     clock = Clock(0.0)
     source = FakeSource()

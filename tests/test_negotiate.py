@@ -1,6 +1,7 @@
 import pytest
 
-from groxpi.negotiate import choose_coding, choose_media
+from groxpi.models import JSON_V1
+from groxpi.negotiate import choose_coding, choose_media, negotiate
 
 JSON = ("json", "application/vnd.pypi.simple.v1+json")
 V1HTML = ("html", "application/vnd.pypi.simple.v1+html")
@@ -60,3 +61,10 @@ def test_format_query_wins_over_accept() -> None:
 )
 def test_choose_coding(header: str | None, coding: str) -> None:
     assert choose_coding(header) == coding
+
+
+def test_negotiate_combines_media_and_coding() -> None:
+    assert negotiate(PIP, "gzip, deflate") == ("json", JSON_V1, "gzip")
+    assert negotiate(None, None) == ("html", "text/html", "identity")
+    assert negotiate("text/html", "br", JSON_V1) == ("json", JSON_V1, "identity")
+    assert negotiate("application/xml", "gzip") is None

@@ -56,10 +56,10 @@ def create_app(config: Config) -> web.Application:
         loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
         autoescape=True,
     )
+    simple.add_routes(app)  # first: aiohttp tries routes in the order they were added
+    files.add_routes(app)
     metrics.setup(app)
     admin.add_routes(app)
-    simple.add_routes(app)
-    files.add_routes(app)
     app.cleanup_ctx.append(_lifecycle)
     return app
 

@@ -8,28 +8,34 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Concatenate, ParamSpec
 
 from aiohttp import web
 
 from ..errors import NotFound, UpstreamError
 from ..sources import Refused
 from ..storage import StorageError
-from .app_types import Handler
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
 
 
 def plain(status: int, message: str) -> web.Response:
     return web.Response(status=status, text=f"{status} {message}\n")
 
 
-def answers_errors(handler: Handler) -> Handler:
+def answers_errors(
+    handler: Callable[Concatenate[web.Request, P], Awaitable[web.StreamResponse]],
+) -> Callable[Concatenate[web.Request, P], Awaitable[web.StreamResponse]]:
     """Wrap a handler so domain errors map to 404/502/503/504 and anything else to 500."""
 
     @functools.wraps(handler)
-    async def wrapper(request: web.Request) -> web.StreamResponse:
+    async def wrapper(
+        request: web.Request, /, *args: P.args, **kwargs: P.kwargs
+    ) -> web.StreamResponse:
         try:
-            return await handler(request)
+            return await handler(request, *args, **kwargs)
         except web.HTTPException:
             raise
         except Refused as exc:

@@ -42,12 +42,14 @@ class CountingAccessLogger(AccessLogger):
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
         # Requests aiohttp could not parse never reached routing: no match info.
-        if isinstance(request, web.Request) and request._match_info is not None:
-            info = request.match_info
-            method = request.method if request.method in KNOWN_METHODS else "OTHER"
+        info = request._match_info if isinstance(request, web.Request) else None
+        if info is not None:
+            method = request.method
+            if method not in KNOWN_METHODS:
+                method = "OTHER"
             resource = info.route.resource
             route = resource.canonical if resource is not None else "unmatched"
-            request.app[REQUESTS][(method, route, response.status)] += 1
+            info.current_app[REQUESTS][(method, route, response.status)] += 1
         if self.logger.isEnabledFor(logging.INFO):
             super().log(request, response, time)
 

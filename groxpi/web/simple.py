@@ -1,11 +1,16 @@
-"""Index routes: the project list and project pages, PEP 503 / PEP 691."""
+"""Index routes: the project list and project pages, PEP 503 / PEP 691.
+
+A fresh page in memory is answered without awaiting anything: negotiation is
+one cached call and the bytes were encoded when the page was refreshed.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from ..index import LIST_KEY
 from ..names import normalize_project
-from ..negotiate import choose_coding, choose_media
+from ..negotiate import negotiate
 from ..render import RenderedPage
 from .errors import answers_errors
 from .state import SERVICES
@@ -19,56 +24,82 @@ VARY = "Accept, Accept-Encoding"
 
 def page_response(request: web.Request, page: RenderedPage) -> web.Response:
     """The pre-encoded variant the client asked for, or 304 / 406."""
-    chosen = choose_media(request.headers.get("Accept"), request.query.get("format"))
+    headers = request.headers
+    # Parsing the query costs more than the rest of negotiation: only when there is one.
+    format_param = request.query.get("format") if request.query_string else None
+    chosen = negotiate(headers.get("Accept"), headers.get("Accept-Encoding"), format_param)
     if chosen is None:
         return web.Response(status=406, text=NOT_ACCEPTABLE, headers={"Vary": VARY})
-    fmt, content_type = chosen
-    coding = choose_coding(request.headers.get("Accept-Encoding"))
+    fmt, content_type, coding = chosen
     variant = page.variant(fmt, coding)
-    headers = {"Vary": VARY, "ETag": variant.etag}
-    if _etag_matches(request.headers.get("If-None-Match"), variant.etag):
-        return web.Response(status=304, headers=headers)
-    headers["Content-Type"] = content_type
-    if coding != "identity":
-        headers["Content-Encoding"] = coding
-    return web.Response(body=variant.body, headers=headers)
+    etag = variant.etag
+    if_none_match = headers.get("If-None-Match")
+    if if_none_match and _etag_matches(if_none_match, etag):
+        return web.Response(status=304, headers={"Vary": VARY, "ETag": etag})
+    if coding == "identity":
+        out = {"Vary": VARY, "ETag": etag, "Content-Type": content_type}
+    else:
+        out = {"Vary": VARY, "ETag": etag, "Content-Type": content_type, "Content-Encoding": coding}
+    return web.Response(body=variant.body, headers=out)
 
 
-def _etag_matches(header: str | None, etag: str) -> bool:
-    if not header:
-        return False
+def _etag_matches(header: str, etag: str) -> bool:
     if header.strip() == "*":
         return True
     return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))
 
 
-@answers_errors
-async def project_list(request: web.Request) -> web.Response:
-    page = await request.app[SERVICES].index.project_list()
-    return page_response(request, page)
+async def project_list(request: web.Request) -> web.StreamResponse:
+    page = request.app[SERVICES].index.fresh(LIST_KEY)
+    if isinstance(page, RenderedPage):
+        return page_response(request, page)
+    return await _project_list_refreshed(request)
 
 
 @answers_errors
+async def _project_list_refreshed(request: web.Request) -> web.StreamResponse:
+    return page_response(request, await request.app[SERVICES].index.project_list())
+
+
 async def project_page(request: web.Request) -> web.StreamResponse:
     raw = request.match_info["project"]
     project = normalize_project(raw)
     if project is None:
         raise web.HTTPNotFound(text="404 Not Found: invalid project name\n")
-    if project != raw or not request.path.endswith("/"):
-        # Relative, so the redirect also works behind a proxy that mounts us under a prefix.
-        up = "../" if request.path.endswith("/") else ""
-        query = f"?{request.query_string}" if request.query_string else ""
-        raise web.HTTPMovedPermanently(location=f"{up}{project}/{query}")
+    if project != raw:
+        raise web.HTTPMovedPermanently(location=f"../{project}/{_query(request)}")
+    cached = request.app[SERVICES].index.fresh(project)
+    if cached is not None and not isinstance(cached, RenderedPage):
+        return page_response(request, cached.rendered)
+    return await _project_page_refreshed(request, project)
+
+
+@answers_errors
+async def _project_page_refreshed(request: web.Request, project: str) -> web.StreamResponse:
     cached = await request.app[SERVICES].index.project(project)
     return page_response(request, cached.rendered)
 
 
+async def _project_without_slash(request: web.Request) -> web.StreamResponse:
+    raw = request.match_info["project"]
+    project = normalize_project(raw)
+    if project is None:
+        raise web.HTTPNotFound(text="404 Not Found: invalid project name\n")
+    # Relative, so the redirect also works behind a proxy that mounts us under a prefix.
+    raise web.HTTPMovedPermanently(location=f"{project}/{_query(request)}")
+
+
+def _query(request: web.Request) -> str:
+    return f"?{request.query_string}" if request.query_string else ""
+
+
 def add_routes(app: web.Application) -> None:
+    # Routes under one prefix are tried in the order added: the busiest first.
+    app.router.add_get("/simple/{project}/", project_page)
     app.router.add_get("/simple/", project_list)
     app.router.add_get("/simple", _to_slash)
     app.router.add_get("/index/{tail:.*}", _from_proxpi_path)
-    app.router.add_get("/simple/{project}/", project_page)
-    app.router.add_get("/simple/{project}", project_page)
+    app.router.add_get("/simple/{project}", _project_without_slash)
 
 
 async def _to_slash(request: web.Request) -> web.Response:
@@ -77,5 +108,6 @@ async def _to_slash(request: web.Request) -> web.Response:
 
 async def _from_proxpi_path(request: web.Request) -> web.Response:
     """proxpi served the index under /index/; keep its users' URLs working."""
-    query = f"?{request.query_string}" if request.query_string else ""
-    raise web.HTTPMovedPermanently(location=f"/simple/{request.match_info['tail']}{query}")
+    raise web.HTTPMovedPermanently(
+        location=f"/simple/{request.match_info['tail']}{_query(request)}"
+    )
