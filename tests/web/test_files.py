@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from pathlib import Path
+from typing import NoReturn
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from groxpi.web.sendfile import STATS
+from groxpi.web.state import SERVICES
 from tests.support.fake_index import FakeIndex, Fault, Release
 from tests.web.conftest import ClientFactory, wait_idle
 
@@ -193,6 +198,29 @@ async def test_head_on_cold_and_warm_file(client: TestClient, fake_index: FakeIn
         response = await client.head(f"/simple/alpha/{WHEEL}")
         assert response.status == 200
         assert int(response.headers["Content-Length"]) == size
+
+
+async def test_cached_files_go_out_by_zero_copy_and_are_counted(
+    client: TestClient, fake_index: FakeIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = fake_index.add_file(
+        "alpha", "1.1", "alpha-1.1-py3-none-any.whl", os.urandom(3 * 1024 * 1024)
+    )
+    url = f"/simple/alpha/{big.filename}"
+    assert await (await client.get(url)).read() == big.data  # cold: streamed from upstream
+    await wait_idle(client)
+
+    def refuse_copy(*args: object) -> NoReturn:
+        raise AssertionError("a cached file was copied through Python")
+
+    monkeypatch.setattr(web.FileResponse, "_sendfile_fallback", refuse_copy)
+    before = STATS.zero_copy
+    assert await (await client.get(url)).read() == big.data
+    tail = await client.get(url, headers={"Range": "bytes=-100"})
+    assert await tail.read() == big.data[-100:]
+    assert (await client.head(url)).status == 200
+    assert STATS.zero_copy == before + 2
+    assert client.server.app[SERVICES].bytes_served == 2 * big.size + 100
 
 
 async def test_lru_evicts_past_cache_size(

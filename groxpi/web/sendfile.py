@@ -1,0 +1,229 @@
+"""Cached files sent with ``os.sendfile()`` on the connection's own socket, under uvloop.
+
+uvloop has no ``loop.sendfile()``, so aiohttp's ``FileResponse`` would read and
+write every byte through Python. ``SendfileResponse`` keeps all of its HTTP
+logic (Range, 206/416, HEAD, conditional requests) and replaces only the body
+transfer: once the headers have left the transport, the kernel moves the file
+from the page cache to the socket.
+
+uvloop refuses ``add_writer()`` on a transport's fd, so writability is watched
+on a ``dup()`` of it: epoll keys on (fd number, open file), and uvloop takes the
+dup out of epoll itself when the writer is removed. Once the transfer has had
+to wait, bytes also go through the dup, which keeps the socket open should the
+transport close its fd meanwhile: ``sendfile()`` never writes into a reused fd.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, Any, NoReturn
+
+from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.helpers import DEFAULT_CHUNK_SIZE
+from aiohttp.typedefs import LooseHeaders, PathLike
+from aiohttp.web_fileresponse import NOSENDFILE
+
+log = logging.getLogger(__name__)
+
+# The most one sendfile() call queues before other connections get a turn.
+PIECE = 4 * 1024 * 1024
+# A first call failing so means this file and socket cannot do zero copy at all.
+_UNSUPPORTED = frozenset({errno.ENOTSUP, errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS})
+
+
+@dataclass
+class SendfileStats:
+    """Which way bodies went out: lets tests and diagnostics see the path taken."""
+
+    zero_copy: int = 0  # bodies sent (or begun) with os.sendfile()
+    fallback: int = 0  # bodies copied through Python instead
+    socket_full: int = 0  # times the socket's buffer was full and the transfer waited
+
+
+STATS = SendfileStats()
+
+
+class SendfileResponse(web.FileResponse):
+    """A ``FileResponse`` whose body goes out by zero copy where the connection allows.
+
+    ``on_sent`` is told how many body bytes were handed to the kernel (or, on
+    the copying fallback, to the transport), also for a transfer cut short.
+    """
+
+    def __init__(
+        self,
+        path: PathLike,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        headers: LooseHeaders | None = None,
+        on_sent: Callable[[int], None] | None = None,
+    ) -> None:
+        super().__init__(path, chunk_size=chunk_size, headers=headers)
+        self._on_sent = on_sent
+
+    async def _sendfile(
+        self, request: web.BaseRequest, fobj: IO[Any], offset: int, count: int
+    ) -> AbstractStreamWriter:
+        writer = await web.StreamResponse.prepare(self, request)
+        assert writer is not None
+        transport = request.transport
+        if transport is None:
+            raise ConnectionResetError("Connection lost")
+        sock_fd = _plain_socket_fd(transport)
+        if NOSENDFILE or self.compression or sock_fd is None:
+            return await self._copy(writer, fobj, offset, count)
+        await writer.drain()
+        sent = await self._zero_copy(request, transport, sock_fd, fobj.fileno(), offset, count)
+        if sent is None:
+            return await self._copy(writer, fobj, offset, count)
+        writer.output_size += sent
+        await super().write_eof()
+        return writer
+
+    async def _copy(
+        self, writer: AbstractStreamWriter, fobj: IO[Any], offset: int, count: int
+    ) -> AbstractStreamWriter:
+        STATS.fallback += 1
+        return await self._sendfile_fallback(writer, fobj, offset, count)
+
+    async def _sendfile_fallback(
+        self, writer: AbstractStreamWriter, fobj: IO[Any], offset: int, count: int
+    ) -> AbstractStreamWriter:
+        before = writer.output_size  # headers are already counted in it
+        try:
+            return await super()._sendfile_fallback(writer, fobj, offset, count)
+        finally:
+            self._note_sent(writer.output_size - before)
+
+    def _note_sent(self, size: int) -> None:
+        if size and self._on_sent is not None:
+            self._on_sent(size)
+
+    async def _zero_copy(
+        self,
+        request: web.BaseRequest,
+        transport: asyncio.Transport,
+        sock_fd: int,
+        file_fd: int,
+        offset: int,
+        count: int,
+    ) -> int | None:
+        """Send ``count`` bytes from ``offset``; None if zero copy failed before any byte.
+
+        A client that hangs up ends it with ``ConnectionResetError`` (which
+        aiohttp takes quietly), as does a file error once headers are out: then
+        the connection is closed so the client never sees a complete-looking file.
+        """
+        watch: _Writability | None = None
+        paused = False
+        sent = 0
+        try:
+            while True:
+                if transport.is_closing():
+                    raise ConnectionResetError("Connection lost")
+                # The headers, or an earlier pipelined response, must be out first.
+                if transport.get_write_buffer_size() == 0:
+                    out_fd = sock_fd if watch is None else watch.fd
+                    piece = min(count - sent, PIECE)
+                    try:
+                        done = _send_piece(out_fd, file_fd, offset + sent, piece)
+                    except OSError as exc:
+                        if sent == 0 and exc.errno in _UNSUPPORTED:
+                            return None
+                        _abort(request, transport, exc)
+                    sent += done
+                    if sent == count:
+                        break
+                    if done < piece:
+                        STATS.socket_full += 1
+                if watch is None:
+                    watch = _Writability(asyncio.get_running_loop(), sock_fd)
+                    paused = _pause_reading(transport)
+                await watch.writable()  # also lets other connections have a turn
+            return sent
+        finally:
+            if sent:
+                STATS.zero_copy += 1
+            if watch is not None:
+                watch.close()
+            if paused and not transport.is_closing():
+                transport.resume_reading()
+            self._note_sent(sent)
+
+
+def _send_piece(out_fd: int, file_fd: int, offset: int, size: int) -> int:
+    """Bytes one sendfile() call queued: 0 when the socket is full, never 0 at EOF."""
+    try:
+        done = os.sendfile(out_fd, file_fd, offset, size)
+    except BlockingIOError:
+        return 0
+    if done == 0:
+        raise OSError(errno.EIO, "file ended before its stated size")
+    return done
+
+
+def _abort(request: web.BaseRequest, transport: asyncio.Transport, exc: OSError) -> NoReturn:
+    """End a transfer that cannot finish: quietly when the client left, else with a warning."""
+    if not isinstance(exc, ConnectionError | TimeoutError):
+        log.warning("aborted %s mid-transfer: %s", request.path, exc)
+    transport.close()
+    raise ConnectionResetError(str(exc)) from exc
+
+
+def _plain_socket_fd(transport: asyncio.Transport) -> int | None:
+    """The fd sendfile() can write to: None under TLS or without a socket."""
+    if transport.get_extra_info("sslcontext") is not None:
+        return None
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return None
+    fd = sock.fileno()
+    return fd if isinstance(fd, int) and fd >= 0 else None
+
+
+def _pause_reading(transport: asyncio.Transport) -> bool:
+    """Stop reading during the transfer (no EOF closing it early); True if we paused it."""
+    try:
+        if not transport.is_reading():
+            return False
+        transport.pause_reading()
+    except (AttributeError, NotImplementedError, RuntimeError):
+        return False
+    return True
+
+
+class _Writability:
+    """Wakes a waiting transfer when the socket can take more, through a dup of its fd."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, sock_fd: int) -> None:
+        self._loop = loop
+        self._waiter: asyncio.Future[None] | None = None
+        self.fd = os.dup(sock_fd)
+        try:
+            loop.add_writer(self.fd, self._wake)
+        except BaseException:
+            os.close(self.fd)
+            raise
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def writable(self) -> None:
+        self._waiter = self._loop.create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    def close(self) -> None:
+        try:
+            self._loop.remove_writer(self.fd)
+        finally:
+            os.close(self.fd)

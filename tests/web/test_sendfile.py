@@ -1,0 +1,320 @@
+"""Zero-copy file bodies on uvloop: exact bytes, ranges, pipelining, hang-ups, slow readers.
+
+A real aiohttp server on uvloop in a thread; clients are raw blocking sockets,
+so what is checked is the bytes on the wire.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import logging
+import os
+import socket
+import ssl
+import struct
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pytest
+from aiohttp import web
+
+from groxpi.web.sendfile import STATS, SendfileResponse, SendfileStats
+from tests.support.uvloop_app import UvloopApp
+
+# Bigger than the most a loopback socket buffers (tcp_wmem max, 4 MiB), odd-sized.
+SIZE = 6 * 1024 * 1024 + 12345
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Served:
+    server: UvloopApp
+    data: bytes
+    sent: list[int]  # what each transfer reported as sent, once it ended
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+
+def serve(
+    path: Path, data: bytes, sent: list[int], ssl_context: ssl.SSLContext | None = None
+) -> UvloopApp:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return SendfileResponse(path, chunk_size=256 * 1024, on_sent=sent.append)
+
+    async def copied(request: web.Request) -> web.StreamResponse:
+        # A small socket buffer leaves the tail of this body in the transport's
+        # own buffer when aiohttp moves on to the next pipelined request.
+        assert request.transport is not None
+        sock = request.transport.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        size = int(request.query.get("size", SIZE))
+        return web.Response(body=data[:size])
+
+    app = web.Application()
+    app.router.add_get("/file", handler)
+    app.router.add_get("/copied", copied)
+    return UvloopApp(app, ssl_context=ssl_context)
+
+
+@pytest.fixture
+def data_file(tmp_path: Path) -> tuple[Path, bytes]:
+    data = os.urandom(SIZE)
+    path = tmp_path / "file.bin"
+    path.write_bytes(data)
+    return path, data
+
+
+@pytest.fixture
+def served(data_file: tuple[Path, bytes]) -> Iterator[Served]:
+    path, data = data_file
+    sent: list[int] = []
+    with serve(path, data, sent) as server:
+        yield Served(server, data, sent)
+
+
+def request_bytes(
+    method: str = "GET", headers: dict[str, str] | None = None, path: str = "/file"
+) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1"]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def connect(port: int, rcvbuf: int | None = None) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf is not None:  # before connecting, so the window starts small
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.settimeout(30)
+    sock.connect(("127.0.0.1", port))
+    return sock
+
+
+def read_reply(stream: BinaryIO, head: bool = False) -> Reply:
+    """One HTTP/1.1 response framed by Content-Length, nothing past its last byte."""
+    status = int(stream.readline().split()[1])
+    headers: dict[str, str] = {}
+    while (line := stream.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode().partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = 0 if head else int(headers.get("content-length", "0"))
+    body = stream.read(length)
+    assert len(body) == length, f"short body: {len(body)} of {length}"
+    return Reply(status, headers, body)
+
+
+def get(port: int, headers: dict[str, str] | None = None, method: str = "GET") -> Reply:
+    with connect(port) as sock, sock.makefile("rb") as stream:
+        sock.sendall(request_bytes(method, headers))
+        return read_reply(stream, head=method == "HEAD")
+
+
+def stats_since(before: SendfileStats) -> SendfileStats:
+    now = dataclasses.asdict(STATS)
+    then = dataclasses.asdict(before)
+    return SendfileStats(**{key: now[key] - then[key] for key in now})
+
+
+def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def refuse_copy(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("the body was copied through Python")
+
+
+def test_concurrent_clients_get_exact_bytes_by_zero_copy(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(web.FileResponse, "_sendfile_fallback", refuse_copy)
+    before = dataclasses.replace(STATS)
+    with ThreadPoolExecutor(20) as pool:
+        replies = list(pool.map(lambda _: get(served.port), range(20)))
+    for reply in replies:
+        assert reply.status == 200
+        assert reply.headers["content-length"] == str(SIZE)
+        assert reply.body == served.data
+    eventually(lambda: len(served.sent) == 20)
+    assert served.sent == [SIZE] * 20
+    delta = stats_since(before)
+    assert (delta.zero_copy, delta.fallback) == (20, 0)
+
+
+def test_ranges_and_unsatisfiable_range(served: Served) -> None:
+    data = served.data
+    middle = get(served.port, {"Range": "bytes=100-199"})
+    assert middle.status == 206
+    assert middle.headers["content-range"] == f"bytes 100-199/{SIZE}"
+    assert middle.body == data[100:200]
+    suffix = get(served.port, {"Range": "bytes=-500"})
+    assert suffix.status == 206
+    assert suffix.headers["content-range"] == f"bytes {SIZE - 500}-{SIZE - 1}/{SIZE}"
+    assert suffix.body == data[-500:]
+    tail = get(served.port, {"Range": "bytes=1000-"})  # more than one sendfile() piece
+    assert tail.status == 206
+    assert tail.body == data[1000:]
+    beyond = get(served.port, {"Range": f"bytes={SIZE}-"})
+    assert beyond.status == 416
+    assert beyond.headers["content-range"] == f"bytes */{SIZE}"
+    eventually(lambda: len(served.sent) == 3)
+    assert sorted(served.sent) == sorted([100, 500, SIZE - 1000])
+
+
+def test_head_sends_headers_only(served: Served) -> None:
+    with connect(served.port) as sock, sock.makefile("rb") as stream:
+        # The GET right behind shows that no body byte followed the HEAD's headers.
+        sock.sendall(request_bytes("HEAD") + request_bytes(headers={"Range": "bytes=0-9"}))
+        head = read_reply(stream, head=True)
+        assert head.status == 200
+        assert head.headers["content-length"] == str(SIZE)
+        ranged = read_reply(stream)
+        assert (ranged.status, ranged.body) == (206, served.data[:10])
+
+
+def test_pipelined_requests_get_complete_responses_in_order(served: Served) -> None:
+    with connect(served.port) as sock, sock.makefile("rb") as stream:
+        sock.sendall(
+            request_bytes()
+            + request_bytes(headers={"Range": "bytes=-7"})
+            + request_bytes()
+            + request_bytes(headers={"Range": "bytes=5-9", "Connection": "close"})
+        )
+        first, second, third, fourth = (read_reply(stream) for _ in range(4))
+        assert stream.read() == b""  # closed right after the last byte, nothing extra
+    assert (first.status, first.body == served.data) == (200, True)
+    assert (second.status, second.body) == (206, served.data[-7:])
+    assert (third.status, third.body == served.data) == (200, True)
+    assert (fourth.status, fourth.body) == (206, served.data[5:10])
+
+
+def test_file_waits_for_an_earlier_response_still_queued(served: Served) -> None:
+    with connect(served.port, rcvbuf=4096) as sock, sock.makefile("rb") as stream:
+        # Nothing is read at first: most of the small body stays queued in the
+        # transport, below the mark where aiohttp would wait for it to drain.
+        sock.sendall(request_bytes(path="/copied?size=50000") + request_bytes())
+        time.sleep(0.3)
+        small, file = read_reply(stream), read_reply(stream)
+    assert small.body == served.data[:50000]
+    assert file.body == served.data
+
+
+def test_client_half_closing_mid_file_still_gets_it_all(served: Served) -> None:
+    with connect(served.port, rcvbuf=8192) as sock, sock.makefile("rb") as stream:
+        sock.sendall(request_bytes())
+        stream.peek(1)
+        time.sleep(0.1)  # the transfer is under way
+        sock.shutdown(socket.SHUT_WR)  # no more requests: the client still reads
+        reply = read_reply(stream)
+    assert reply.body == served.data
+
+
+def test_client_leaving_mid_file_is_quiet_and_leaks_nothing(
+    served: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    assert get(served.port).body == served.data  # warm up the server's executor and the like
+    eventually(lambda: len(served.sent) == 1)
+    time.sleep(0.2)  # the file is closed in an executor after the response
+    baseline = open_fds()
+    before = dataclasses.replace(STATS)
+    for reset in (False, True):  # a close with unread data, then an abortive close
+        sock = connect(served.port, rcvbuf=8192)
+        sock.sendall(request_bytes())
+        assert sock.recv(65536)
+        time.sleep(0.2)  # the server is now waiting for the socket to drain
+        if reset:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+    eventually(lambda: len(served.sent) == 3)
+    assert all(0 < size < SIZE for size in served.sent[1:])
+    eventually(lambda: open_fds() == baseline)
+    assert get(served.port).body == served.data  # still serving
+    assert stats_since(before).zero_copy == 3
+    noisy = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert noisy == []
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+def test_slow_reader_gets_exact_bytes_through_the_full_socket_path(served: Served) -> None:
+    before = dataclasses.replace(STATS)
+    received = bytearray()
+    with connect(served.port, rcvbuf=4096) as sock:
+        sock.sendall(request_bytes(headers={"Connection": "close"}))
+        time.sleep(0.3)  # nothing read yet: every buffer on the way fills up
+        pieces = 0
+        while chunk := sock.recv(16384):
+            received += chunk
+            pieces += 1
+            if pieces % 8 == 0:
+                time.sleep(0.002)
+    head, _, body = bytes(received).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert body == served.data
+    delta = stats_since(before)
+    assert (delta.zero_copy, delta.fallback) == (1, 0)
+    assert delta.socket_full > 0
+
+
+def test_copy_fallback_when_sendfile_is_unsupported(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unsupported(*args: int) -> int:
+        raise OSError(errno.ENOTSUP, os.strerror(errno.ENOTSUP))
+
+    monkeypatch.setattr(os, "sendfile", unsupported)
+    before = dataclasses.replace(STATS)
+    whole = get(served.port)
+    assert (whole.status, whole.body == served.data) == (200, True)
+    ranged = get(served.port, {"Range": "bytes=1000-"})
+    assert (ranged.status, ranged.body == served.data[1000:]) == (206, True)
+    delta = stats_since(before)
+    assert (delta.zero_copy, delta.fallback) == (0, 2)
+    eventually(lambda: len(served.sent) == 2)
+    assert served.sent == [SIZE, SIZE - 1000]
+
+
+def test_tls_connections_are_copied_not_sent_in_clear(
+    data_file: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    ec_key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    subject = ["-subj", "/CN=127.0.0.1", "-days", "1", "-keyout", str(key), "-out", str(cert)]
+    subprocess.run(
+        ["openssl", "req", "-x509", *ec_key, *subject],
+        check=True,
+        capture_output=True,
+    )
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    client_ctx = ssl.create_default_context(cafile=str(cert))
+    client_ctx.check_hostname = False
+    path, data = data_file
+    before = dataclasses.replace(STATS)
+    with (
+        serve(path, data, [], server_ctx) as server,
+        urllib.request.urlopen(f"{server.url}/file", context=client_ctx) as response,
+    ):
+        assert response.read() == data
+    delta = stats_since(before)
+    assert (delta.zero_copy, delta.fallback) == (0, 1)
