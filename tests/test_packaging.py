@@ -14,7 +14,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import time
+import tomllib
 import urllib.error
 import urllib.request
 import zipfile
@@ -203,6 +205,44 @@ def elsewhere(tmp_path: Path) -> Path:
     return cwd
 
 
+# -- licence -------------------------------------------------------------------
+
+
+def test_license_is_mit_and_declared() -> None:
+    text = (REPO_ROOT / "LICENSE").read_text()
+    assert text.startswith("MIT License\n")
+    assert "Copyright (c) 2026 the groxpi authors" in text
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT"
+    assert project["license-files"] == ["LICENSE"]
+
+
+@pytest.mark.slow
+def test_wheel_and_sdist_carry_the_license(tmp_path: Path) -> None:
+    out = tmp_path / "dist"
+    proc = subprocess.run(
+        [sys.executable, "-m", "uv", "build", "--sdist", "--wheel", "--out-dir", str(out)],
+        cwd=REPO_ROOT,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    license_text = (REPO_ROOT / "LICENSE").read_bytes()
+    (wheel,) = out.glob(f"groxpi-{__version__}-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        info = f"groxpi-{__version__}.dist-info"
+        assert zf.read(f"{info}/licenses/LICENSE") == license_text
+        metadata = zf.read(f"{info}/METADATA").decode()
+    assert "License-Expression: MIT\n" in metadata
+    assert "License-File: LICENSE\n" in metadata
+    (sdist,) = out.glob(f"groxpi-{__version__}.tar.gz")
+    with tarfile.open(sdist) as tf:
+        member = tf.extractfile(f"groxpi-{__version__}/LICENSE")
+        assert member is not None and member.read() == license_text
+
+
 # -- zipapp --------------------------------------------------------------------
 
 
@@ -214,6 +254,7 @@ def test_pyz_carries_compiled_dependencies(built_pyz: Path) -> None:
         regex = re.compile("site-packages/" + re.escape(pattern).replace(r"\*", "[^/]*") + "$")
         assert any(regex.match(n) for n in names), f"{pattern} missing from the zipapp"
     assert "site-packages/groxpi/web/templates/home.html" in names
+    assert f"site-packages/groxpi-{__version__}.dist-info/licenses/LICENSE" in names
     tagged = list(built_pyz.parent.glob(f"groxpi-{__version__}-cp*-*.pyz"))
     assert len(tagged) == 1
     tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
