@@ -2,15 +2,29 @@
 
 PYTHON ?= python
 IMAGE ?= groxpi
+UV ?= $(PYTHON) -m uv
+# `make lock` resolves against public PyPI whatever index uv is configured with,
+# so the pins and hashes hold anywhere; the files name no index.
+LOCK_INDEX ?= https://pypi.org/simple/
+LOCK_ARGS ?=
+LOCK = $(UV) pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--default-index $(LOCK_INDEX) --custom-compile-command 'make lock' $(LOCK_ARGS)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test run zipapp bench bench-quick docker clean lint typecheck
+.PHONY: help install lock test run zipapp bench bench-quick docker clean lint typecheck
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install: ## Install groxpi in editable mode with the test and dev tools
-	$(PYTHON) -m pip install -e '.[test,dev]'
+install: ## Install groxpi in editable mode with the test and dev tools, as pinned (like CI)
+	$(PYTHON) -m pip install --require-hashes -r requirements/test.txt
+	$(PYTHON) -m pip install --no-deps -e .
+
+lock: ## Re-pin requirements/*.txt after a pyproject.toml change (LOCK_ARGS=--upgrade: newest)
+	$(LOCK) pyproject.toml -o requirements/runtime.txt
+	$(LOCK) pyproject.toml --extra test --extra dev -c requirements/runtime.txt -o requirements/test.txt
+	$(LOCK) requirements/build.in -c requirements/test.txt \
+		--no-emit-package pip --no-emit-package setuptools -o requirements/build.txt
 
 test: ## Run the whole test suite with coverage (the CI command)
 	$(PYTHON) -m pytest --cov=groxpi --cov-report=term-missing

@@ -26,6 +26,8 @@ from typing import Any
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from groxpi import __version__
 from tests.support.fake_index import FakeIndex
@@ -35,6 +37,10 @@ DOCKER_DIR = REPO_ROOT / "docker"
 DOCKERFILE = DOCKER_DIR / "Dockerfile"
 COMPOSE_FILES = sorted(DOCKER_DIR.glob("docker-compose*.yml"))
 BUILD_COMMAND = "python build_zipapp.py"
+LOCK_DIR = REPO_ROOT / "requirements"
+RUNTIME_LOCK = LOCK_DIR / "runtime.txt"
+TEST_LOCK = LOCK_DIR / "test.txt"
+BUILD_LOCK = LOCK_DIR / "build.txt"
 
 # Compiled modules the zipapp must carry (glob patterns inside site-packages/).
 COMPILED = [
@@ -164,6 +170,48 @@ def load_compose(path: Path) -> dict[str, Any]:
     return data
 
 
+Pin = tuple[Requirement, list[str]]  # name==version (with its marker), sha256 hashes
+
+
+def read_lock(path: Path) -> list[Pin]:
+    """Every requirement line of a pinned requirements file, continuation lines joined."""
+    text = re.sub(r"\\\n", " ", path.read_text())
+    pins = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        assert not line.startswith("-"), f"{path.name}: option line {line!r}"
+        spec, *hashes = (part.strip() for part in line.split(" --hash="))
+        pins.append((Requirement(spec), hashes))
+    return pins
+
+
+def lock_versions(path: Path) -> dict[str, set[str]]:
+    """Normalized name -> the versions pinned for it (several when split by markers)."""
+    versions: dict[str, set[str]] = {}
+    for req, _ in read_lock(path):
+        (spec,) = req.specifier
+        versions.setdefault(canonicalize_name(req.name), set()).add(spec.version)
+    return versions
+
+
+def pyproject() -> dict[str, Any]:
+    return tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+
+
+def assert_lock_satisfies(lock: Path, requirements: list[str]) -> None:
+    versions = lock_versions(lock)
+    for line in requirements:
+        req = Requirement(line)
+        name = canonicalize_name(req.name)
+        assert name in versions, f"{lock.name} does not pin {req.name} (run `make lock`)"
+        for version in versions[name]:
+            assert req.specifier.contains(version, prereleases=True), (
+                f"{lock.name} pins {name}=={version}, outside {line!r} (run `make lock`)"
+            )
+
+
 # -- fixtures ------------------------------------------------------------------
 
 
@@ -243,6 +291,61 @@ def test_wheel_and_sdist_carry_the_license(tmp_path: Path) -> None:
         assert member is not None and member.read() == license_text
 
 
+# -- pinned dependencies -------------------------------------------------------
+
+
+@pytest.mark.parametrize("lock", [RUNTIME_LOCK, TEST_LOCK, BUILD_LOCK], ids=lambda p: p.name)
+def test_lock_pins_every_package_exactly_with_hashes_and_no_index(lock: Path) -> None:
+    pins = read_lock(lock)
+    assert pins
+    for req, hashes in pins:
+        (spec,) = req.specifier
+        assert spec.operator == "==", f"{lock.name}: {req} is not an exact pin"
+        assert hashes and all(re.fullmatch(r"sha256:[0-9a-f]{64}", h) for h in hashes), req
+    text = lock.read_text()
+    # Made by `make lock`, and naming no index: a mirror configured on the machine
+    # that ran it must not end up in the file.
+    assert "\n#    make lock\n" in text
+    assert "://" not in text and "--index-url" not in text and "--find-links" not in text
+
+
+def test_runtime_lock_covers_every_runtime_dependency() -> None:
+    assert_lock_satisfies(RUNTIME_LOCK, pyproject()["project"]["dependencies"])
+
+
+def test_test_lock_covers_every_extra_with_the_runtime_pins() -> None:
+    project = pyproject()["project"]
+    extras = project["optional-dependencies"]
+    assert_lock_satisfies(
+        TEST_LOCK, project["dependencies"] + extras["test"] + extras["dev"] + extras["bench"]
+    )
+    runtime, test = lock_versions(RUNTIME_LOCK), lock_versions(TEST_LOCK)
+    for name, versions in runtime.items():
+        assert test.get(name) == versions, f"{name}: test.txt and runtime.txt differ"
+
+
+def test_build_lock_pins_the_zipapp_tool_like_the_test_lock() -> None:
+    build, test = lock_versions(BUILD_LOCK), lock_versions(TEST_LOCK)
+    assert set(build) == {"shiv", "click"}  # shiv's pip and setuptools come with any venv
+    for name, versions in build.items():
+        assert test[name] == versions, f"{name}: build.txt and test.txt differ"
+
+
+def test_ci_and_install_use_the_test_lock() -> None:
+    locked = "pip install --disable-pip-version-check --require-hashes -r requirements/test.txt"
+    ci = (REPO_ROOT / ".ci" / "run").read_text()
+    assert locked in ci
+    assert "pip install --disable-pip-version-check --no-deps -e ." in ci
+    assert "'.[test,dev]'" not in ci  # nothing resolved around the lock
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    install = makefile.split("\ninstall:", 1)[1].split("\n\n", 1)[0]
+    assert "--require-hashes -r requirements/test.txt" in install
+    lock = makefile.split("\nlock:", 1)[1].split("\n\n", 1)[0]
+    for path in (RUNTIME_LOCK, TEST_LOCK, BUILD_LOCK):
+        assert f"-o {path.relative_to(REPO_ROOT)}" in lock
+    assert "make lock" in (REPO_ROOT / "README.md").read_text()
+
+
 # -- zipapp --------------------------------------------------------------------
 
 
@@ -255,6 +358,18 @@ def test_pyz_carries_compiled_dependencies(built_pyz: Path) -> None:
         assert any(regex.match(n) for n in names), f"{pattern} missing from the zipapp"
     assert "site-packages/groxpi/web/templates/home.html" in names
     assert f"site-packages/groxpi-{__version__}.dist-info/licenses/LICENSE" in names
+    # exactly the pinned dependencies that apply here, and nothing else
+    bundled = {
+        canonicalize_name(m.group(1)): m.group(2)
+        for n in names
+        if (m := re.fullmatch(r"site-packages/([^/]+)-([^-/]+)\.dist-info/METADATA", n))
+    }
+    expected = {
+        canonicalize_name(req.name): next(iter(req.specifier)).version
+        for req, _ in read_lock(RUNTIME_LOCK)
+        if req.marker is None or req.marker.evaluate()
+    }
+    assert bundled == {**expected, "groxpi": __version__}
     tagged = list(built_pyz.parent.glob(f"groxpi-{__version__}-cp*-*.pyz"))
     assert len(tagged) == 1
     tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
@@ -443,7 +558,16 @@ def test_dockerfile_runtime_settings() -> None:
 
 def test_dockerignore_sends_what_the_build_needs(tmp_path: Path) -> None:
     context = make_docker_context(tmp_path / "context")
-    for needed in ("pyproject.toml", "README.md", "build_zipapp.py", "groxpi/__main__.py"):
+    needed_files = (
+        "pyproject.toml",
+        "README.md",
+        "LICENSE",
+        "build_zipapp.py",
+        "requirements/runtime.txt",
+        "requirements/build.txt",
+        "groxpi/__main__.py",
+    )
+    for needed in needed_files:
         assert (context / needed).is_file(), needed
     assert (context / "groxpi/web/templates/home.html").is_file()
     assert not list(context.rglob("__pycache__"))
