@@ -7,6 +7,11 @@ UV ?= $(PYTHON) -m uv
 # so the pins and hashes hold anywhere; the files name no index.
 LOCK_INDEX ?= https://pypi.org/simple/
 LOCK_ARGS ?=
+# The image's version label and tag: always groxpi's own version.
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' groxpi/__init__.py)
+# Its source label: this checkout's origin remote, any credentials in it removed.
+SOURCE_URL ?= $(shell git remote get-url origin 2>/dev/null \
+	| sed -E 's%^(https?://)[^/@]*@%\1%; s%^git@([^:]+):%https://\1/%; s%\.git$$%%')
 LOCK = $(UV) pip compile --quiet --universal --python-version 3.11 --generate-hashes \
 	--default-index $(LOCK_INDEX) --custom-compile-command 'make lock' $(LOCK_ARGS)
 
@@ -49,8 +54,9 @@ bench-quick: ## The same benchmarks with short runs against the local upstream (
 	@$(PYTHON) -c "import duckdb, matplotlib, psutil, moto" 2>/dev/null || $(PYTHON) -m pip install -q -e '.[test,bench]'
 	$(PYTHON) -m bench --quick --upstream local $(BENCH_ARGS)
 
-docker: ## Build the container image (needs a Docker engine)
-	docker build -f docker/Dockerfile -t $(IMAGE) .
+docker: ## Build the container image, tagged $(IMAGE) and $(IMAGE):<version> (needs a Docker engine)
+	docker build -f docker/Dockerfile --build-arg VERSION=$(VERSION) \
+		--build-arg SOURCE_URL=$(SOURCE_URL) -t $(IMAGE) -t $(IMAGE):$(VERSION) .
 
 clean: ## Remove build artefacts and caches
 	rm -rf dist build .pytest_cache .mypy_cache .ruff_cache .hypothesis htmlcov .coverage .coverage.* coverage.xml

@@ -7,14 +7,19 @@ virtualenv's interpreter, which has nothing but the standard library.
 
 from __future__ import annotations
 
+import http.server
+import itertools
+import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 import tomllib
 import urllib.error
@@ -157,6 +162,28 @@ def parse_dockerfile() -> list[tuple[str, str]]:
             word, _, rest = line.partition(" ")
             out.append((word.upper(), rest.strip()))
     return out
+
+
+def final_stage() -> list[tuple[str, str]]:
+    instructions = parse_dockerfile()
+    return instructions[max(i for i, (w, _) in enumerate(instructions) if w == "FROM") :]
+
+
+def exec_form(word: str) -> list[str]:
+    """The final stage's last ``word`` instruction (CMD, ENTRYPOINT, ...) in exec form."""
+    args = [a for w, a in final_stage() if w == word][-1]
+    if word == "HEALTHCHECK":
+        args = args.split(" CMD ", 1)[1]
+    value = json.loads(args)
+    assert isinstance(value, list) and all(isinstance(v, str) for v in value), args
+    return value
+
+
+def image_command(python: Path, pyz: Path, *args: str) -> list[str]:
+    """What ``docker run IMAGE ARGS...`` runs, with this host's interpreter and zipapp."""
+    entrypoint = exec_form("ENTRYPOINT")
+    assert entrypoint == ["python", "/app/groxpi.pyz"]
+    return [str(python), str(pyz), *(list(args) or exec_form("CMD"))]
 
 
 def config_env_names() -> set[str]:
@@ -388,7 +415,7 @@ def test_pyz_runs_on_bare_interpreter(
     assert nothing.returncode != 0, "the bare interpreter must not see installed packages"
 
     version = subprocess.run(
-        [python, str(pyz), "--version"],
+        image_command(python, pyz, "--version"),  # docker run groxpi --version
         env=env,
         cwd=elsewhere,
         capture_output=True,
@@ -435,7 +462,7 @@ class PyzServer:
         env = {**env, "PORT": str(self.port), "GROXPI_HOST": "127.0.0.1"}
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
-                [python, str(pyz)], env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT
+                image_command(python, pyz), env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT
             )
 
     def wait_healthy(self, timeout: float = 60.0) -> None:
@@ -485,6 +512,7 @@ def test_pyz_serves_pip_install_and_stops_cleanly(
     status, body = get(pyz_server.url + "/health")
     assert status == 200
     assert b'"status"' in body
+    assert run_healthcheck(pyz_server.port).returncode == 0
 
     target = bare_venv(tmp_path / "target")
     install = subprocess.run(
@@ -536,8 +564,87 @@ def test_dockerfile_builds_the_zipapp_like_the_tests() -> None:
     # the image builds the zipapp with the very command the zipapp tests run
     built = re.compile(rf"(^|&&\s*){re.escape(BUILD_COMMAND)}\s*($|&&)")
     assert any(built.search(r) for r in runs)
-    cmd = [args for word, args in instructions if word == "CMD"]
-    assert cmd[-1] == '["python", "/app/groxpi.pyz"]'
+    # `docker run groxpi --version`: the zipapp is the entry point, arguments go to it
+    assert exec_form("ENTRYPOINT") == ["python", "/app/groxpi.pyz"]
+    assert exec_form("CMD") == []
+
+
+def test_dockerfile_labels_the_image() -> None:
+    final = final_stage()
+    labels: dict[str, str] = {}
+    for word, args in final:
+        if word == "LABEL":
+            for item in shlex.split(args):
+                key, _, value = item.partition("=")
+                labels[key] = value
+    oci = "org.opencontainers.image."
+    assert labels[oci + "title"] == "groxpi"
+    assert labels[oci + "description"]
+    assert labels[oci + "licenses"] == pyproject()["project"]["license"] == "MIT"
+    assert labels[oci + "version"] == "${VERSION}"
+    assert labels[oci + "source"] == "${SOURCE_URL}"
+    args = [a.split("=")[0] for w, a in final if w == "ARG"]
+    assert {"VERSION", "SOURCE_URL"} <= set(args)
+    # ARGs are declared before the LABEL that uses them
+    words = [w for w, _ in final]
+    assert words.index("ARG") < words.index("LABEL")
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_docker_passes_the_package_version() -> None:
+    dry = subprocess.run(
+        ["make", "-n", "docker"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    )
+    command = shlex.split(dry.stdout.replace("\\\n", " "))
+    assert command[:2] == ["docker", "build"]
+    pairs = set(itertools.pairwise(command))
+    assert ("--build-arg", f"VERSION={__version__}") in pairs
+    assert ("-t", f"groxpi:{__version__}") in pairs
+
+
+def run_healthcheck(port: int) -> subprocess.CompletedProcess[str]:
+    """The image's HEALTHCHECK command, run here against 127.0.0.1:port."""
+    command = exec_form("HEALTHCHECK")
+    assert command[0] == "python"
+    return subprocess.run(
+        [sys.executable, *command[1:]],
+        env=clean_env(PORT=str(port)),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+@pytest.mark.parametrize("status", [200, 503, 500])
+def test_healthcheck_follows_the_health_status_code(status: int) -> None:
+    requests: list[str] = []
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            requests.append(self.path)
+            body = b'{"status": "degraded"}'
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        proc = run_healthcheck(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert requests == ["/health"]
+    assert (proc.returncode == 0) == (status == 200), proc.stderr
+
+
+def test_healthcheck_fails_when_nothing_listens() -> None:
+    assert run_healthcheck(free_port()).returncode != 0
 
 
 def test_dockerfile_runtime_settings() -> None:
@@ -553,7 +660,10 @@ def test_dockerfile_runtime_settings() -> None:
     assert "GROXPI_CACHE_DIR=/var/cache/groxpi" in envs
     assert "/var/cache/groxpi" in words.get("VOLUME", "")
     copies = [args for word, args in final if word == "COPY"]
-    assert copies == ["--from=builder /src/dist/groxpi.pyz /app/groxpi.pyz"]
+    assert copies == [
+        "--from=builder /src/dist/groxpi.pyz /app/groxpi.pyz",
+        "--from=builder /src/LICENSE /app/LICENSE",
+    ]
 
 
 def test_dockerignore_sends_what_the_build_needs(tmp_path: Path) -> None:
