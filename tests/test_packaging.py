@@ -708,6 +708,23 @@ def test_compose_file(path: Path) -> None:
                 assert name in known, f"{path.name}: {name} is not read by groxpi/config.py"
 
 
+@pytest.mark.parametrize("path", COMPOSE_FILES, ids=lambda p: p.name)
+def test_compose_images_are_pinned(path: Path) -> None:
+    services = load_compose(path)["services"]
+    for name, service in services.items():
+        image = service["image"]
+        repository, sep, tag = image.rpartition(":")
+        assert sep and "/" not in tag and tag, f"{path.name}: {name} has no tag: {image}"
+        assert tag != "latest", f"{path.name}: {name} uses {image}"
+        assert not repository.startswith(("minio/", "docker.io/minio/")), (
+            f"{path.name}: MinIO's Docker Hub repositories are gone; use quay.io/minio"
+        )
+    groxpi = services["groxpi"]
+    # the tag and version label `make docker` gives, so either build serves the other
+    assert groxpi["image"] == f"groxpi:{__version__}"
+    assert groxpi["build"]["args"]["VERSION"] == __version__
+
+
 def test_compose_minio_wires_s3() -> None:
     data = load_compose(DOCKER_DIR / "docker-compose.minio.yml")
     services = data["services"]
