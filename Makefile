@@ -38,6 +38,9 @@ run: ## Serve on http://localhost:5000/ (configure with GROXPI_* variables)
 	$(PYTHON) -m groxpi
 
 zipapp: ## Build dist/groxpi.pyz (single file; same Python version and platform only)
+	@$(PYTHON) -c "import shiv.cli" 2>/dev/null || { \
+		echo "zipapp: installing shiv as pinned in requirements/build.txt"; \
+		$(PYTHON) -m pip install -q --require-hashes --no-deps -r requirements/build.txt; }
 	$(PYTHON) build_zipapp.py
 
 bench: ## Full benchmarks vs proxpi/devpi/ceilings (long; BENCH_ARGS="--duration 30" to shorten)

@@ -452,6 +452,37 @@ def test_pyz_runs_on_bare_interpreter(
     assert compiled.stdout.strip().startswith(env["SHIV_ROOT"])
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_zipapp_installs_its_build_tool(tmp_path: Path) -> None:
+    """`make zipapp` right after `pip install .`: shiv comes from requirements/build.txt."""
+    src = make_docker_context(tmp_path / "src")
+    shutil.copy2(REPO_ROOT / "Makefile", src / "Makefile")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    assert subprocess.run([python, "-c", "import shiv"], capture_output=True).returncode != 0
+    proc = subprocess.run(
+        ["make", "zipapp", f"PYTHON={python}"],
+        cwd=src,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout
+    assert "installing shiv" in proc.stdout
+    assert (src / "dist" / "groxpi.pyz").is_file()
+    installed = subprocess.run(
+        [python, "-c", "import importlib.metadata as m; print(m.version('shiv'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert {installed.stdout.strip()} == lock_versions(BUILD_LOCK)["shiv"]
+
+
 class PyzServer:
     """The zipapp as a server process on 127.0.0.1."""
 
