@@ -373,6 +373,65 @@ def test_ci_and_install_use_the_test_lock() -> None:
     assert "make lock" in (REPO_ROOT / "README.md").read_text()
 
 
+# -- README's client snippets -----------------------------------------------------
+
+
+def readme_code_blocks() -> list[tuple[str, str, str]]:
+    """(language, body, the prose just before) for each fenced block of README.md."""
+    text = (REPO_ROOT / "README.md").read_text()
+    return [
+        (m.group(1), m.group(2), text[max(0, m.start() - 300) : m.start()])
+        for m in re.finditer(r"(?ms)^```(\w*)\n(.*?)^```", text)
+    ]
+
+
+LOOPBACK = {"localhost", "127.0.0.1", "[::1]"}
+
+
+def test_readme_pip_commands_trust_plain_http_hosts() -> None:
+    seen = 0
+    for _, body, _ in readme_code_blocks():
+        for line in body.splitlines():
+            if not re.search(r"\bpip (install|download)\b", line) or "uv pip" in line:
+                continue
+            for host in re.findall(r"--index-url http://([^/:\s]+)", line):
+                seen += 1
+                if host not in LOOPBACK:  # pip refuses other plain-http indexes without it
+                    assert f"--trusted-host {host}" in line, line
+    assert seen >= 3
+    settings = "\n".join(body for _, body, _ in readme_code_blocks())
+    for host in re.findall(r"index-url = http://([^/:\s]+)", settings):
+        assert host in LOOPBACK or f"trusted-host = {host}" in settings
+    for host in re.findall(r"PIP_INDEX_URL=http://([^/:\s]+)", settings):
+        assert host in LOOPBACK or f"PIP_TRUSTED_HOST={host}" in settings
+
+
+def test_readme_uv_index_tables_match_their_file() -> None:
+    blocks = [(body, before) for lang, body, before in readme_code_blocks() if lang == "toml"]
+    uv_tables = [(b, before) for b, before in blocks if "index]]" in b]
+    assert uv_tables
+    for body, before in uv_tables:
+        prose = before.rstrip().rsplit("\n\n", 1)[-1]  # the paragraph introducing it
+        if "[[tool.uv.index]]" in body:
+            assert "pyproject.toml" in prose and "uv.toml" not in prose, prose
+        else:
+            assert "[[index]]" in body and "uv.toml" in prose and "pyproject" not in prose
+    assert any("[[tool.uv.index]]" in body for body, _ in uv_tables)
+
+
+def test_readme_says_where_groxpi_listens() -> None:
+    text = (REPO_ROOT / "README.md").read_text()
+    assert "every interface (`GROXPI_HOST=0.0.0.0`)" in text
+    assert "GROXPI_HOST=127.0.0.1 groxpi" in text
+    intro = " ".join(text.split("\n## ", 1)[0].split())
+    # no unqualified "drop-in replacement": the differences are named, and linked
+    assert "drop-in" not in intro.replace("not as a drop-in", "")
+    assert "[Compatibility](#compatibility)" in intro
+    compatibility = text.split("\n## Compatibility\n", 1)[1].split("\n## ", 1)[0]
+    for difference in ("**URLs.**", "**Content-Type.**", "**Health.**", "**Files**", "**Server.**"):
+        assert difference in compatibility
+
+
 # -- zipapp --------------------------------------------------------------------
 
 
