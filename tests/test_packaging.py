@@ -1,4 +1,5 @@
-"""Shipping: the zipapp, the Docker files and the compose files.
+"""Shipping: the licence, the pinned requirements, the zipapp, the Docker and
+compose files, and README's client snippets.
 
 The zipapp is built once per session the way the image builds it (``python
 build_zipapp.py`` in a copy of the Docker build context) and run by a bare
