@@ -2,14 +2,18 @@
 
 Usage::
 
-    python build_zipapp.py [--output-dir DIR]
+    python build_zipapp.py [--output-dir DIR] [--unlocked]
     python dist/groxpi.pyz --version
 
-The archive is made with shiv (``pip install shiv``): pip installs this project
-directory (``.``) and its dependencies, compiled extensions included (uvloop,
-msgspec, yarl, multidict, frozenlist, propcache, the aiohttp speedups), into a
-site-packages that shiv zips up with the entry point ``groxpi.__main__:main``.
-Two identical files are written:
+The archive is made with shiv (``make zipapp`` installs it from
+``requirements/build.txt`` when it is missing). The dependencies are exactly
+those pinned in ``requirements/runtime.txt`` (``make lock`` refreshes it): pip
+installs them, hash-checked and without resolving anything else, compiled
+extensions included (uvloop, msgspec, yarl, multidict, frozenlist, propcache,
+the aiohttp speedups), into a site-packages to which shiv adds this project
+directory (``.``, without dependencies) and zips up with the entry point
+``groxpi.__main__:main``. ``--unlocked`` lets pip resolve the newest releases
+that ``pyproject.toml`` allows instead. Two identical files are written:
 
 * ``dist/groxpi.pyz``, the stable name used by the Docker image, and
 * ``dist/groxpi-<version>-<python tag>-<platform>.pyz``, e.g.
@@ -43,11 +47,14 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent
 ENTRY_POINT = "groxpi.__main__:main"
 STABLE_NAME = "groxpi.pyz"
+LOCK_FILE = PROJECT_DIR / "requirements" / "runtime.txt"
+PIP_QUIET = ["--disable-pip-version-check", "--no-warn-script-location"]
 
 
 def project_version() -> str:
@@ -74,7 +81,26 @@ def tagged_name() -> str:
     return f"groxpi-{project_version()}-{python_tag()}-{platform_tag()}.pyz"
 
 
-def shiv_command(output: Path) -> list[str]:
+def locked_install_command(site_packages: Path, lock: Path = LOCK_FILE) -> list[str]:
+    """pip installing exactly the pinned, hash-checked dependencies into ``site_packages``."""
+    return [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        *PIP_QUIET,
+        "--require-hashes",
+        "--no-deps",
+        "--target",
+        str(site_packages),
+        "--requirement",
+        str(lock),
+    ]
+
+
+def shiv_command(output: Path, site_packages: Path | None = None) -> list[str]:
+    """shiv adding the project to ``site_packages`` (locked), or resolving everything itself."""
+    locked = ["--site-packages", str(site_packages)] if site_packages is not None else []
     return [
         sys.executable,
         "-m",
@@ -88,35 +114,47 @@ def shiv_command(output: Path) -> list[str]:
         "--reproducible",
         "--compressed",
         "--compile-pyc",
+        *locked,
         # Arguments from here on go to ``pip install``.
-        "--disable-pip-version-check",
-        "--no-warn-script-location",
+        *PIP_QUIET,
+        *(["--no-deps"] if site_packages is not None else []),
         str(PROJECT_DIR),
     ]
 
 
-def build(output_dir: Path) -> Path:
+def build(output_dir: Path, locked: bool = True) -> Path:
     """Build the archive into ``output_dir``; returns the path of ``groxpi.pyz``."""
     try:
         import shiv  # noqa: F401
     except ImportError:
         raise SystemExit(
-            "build_zipapp: shiv is not installed; run `pip install shiv` "
-            "(or `pip install -e '.[test]'`)"
+            "build_zipapp: shiv is not installed; run `make zipapp`, which installs it, "
+            "or `pip install --require-hashes --no-deps -r requirements/build.txt`"
         ) from None
+    if locked and not LOCK_FILE.is_file():
+        raise SystemExit(f"build_zipapp: {LOCK_FILE} is missing (or build with --unlocked)")
     output_dir.mkdir(parents=True, exist_ok=True)
     tagged = output_dir / tagged_name()
     stable = output_dir / STABLE_NAME
     # Build under a private name, then rename: a reader never sees a half-written archive.
     scratch = output_dir / f".{STABLE_NAME}.{os.getpid()}.tmp"
     scratch_copy = output_dir / f".{STABLE_NAME}.{os.getpid()}.copy.tmp"
+    step = "pip install -r requirements/runtime.txt"
     try:
-        subprocess.run(shiv_command(scratch), cwd=PROJECT_DIR, check=True)
+        with tempfile.TemporaryDirectory(prefix="groxpi-site-packages-") as tmp:
+            site_packages = Path(tmp) if locked else None
+            if site_packages is not None:
+                subprocess.run(locked_install_command(site_packages), cwd=PROJECT_DIR, check=True)
+                # Console scripts of dependencies (shebangs naming this interpreter) are
+                # of no use in the archive, and their bin/ would make pip skip groxpi's.
+                shutil.rmtree(site_packages / "bin", ignore_errors=True)
+            step = "shiv"
+            subprocess.run(shiv_command(scratch, site_packages), cwd=PROJECT_DIR, check=True)
         shutil.copy2(scratch, scratch_copy)
         os.replace(scratch, tagged)
         os.replace(scratch_copy, stable)
     except subprocess.CalledProcessError as exc:
-        raise SystemExit(f"build_zipapp: shiv failed with exit code {exc.returncode}") from None
+        raise SystemExit(f"build_zipapp: {step} failed with exit code {exc.returncode}") from None
     finally:
         scratch.unlink(missing_ok=True)
         scratch_copy.unlink(missing_ok=True)
@@ -133,8 +171,13 @@ def main(argv: list[str] | None = None) -> int:
         default=PROJECT_DIR / "dist",
         help="where to write the archives (default: dist/ in the project)",
     )
+    parser.add_argument(
+        "--unlocked",
+        action="store_true",
+        help="let pip resolve the newest allowed dependencies instead of requirements/runtime.txt",
+    )
     args = parser.parse_args(argv)
-    build(args.output_dir.resolve())
+    build(args.output_dir.resolve(), locked=not args.unlocked)
     return 0
 
 
