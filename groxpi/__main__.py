@@ -58,13 +58,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def serve(config: Config, reuse_port: bool = False) -> int:
+def serve(config: Config, reuse_port: bool = False, server_pid: int | None = None) -> int:
     """Run one server process until SIGTERM/SIGINT, then shut down gracefully."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - platforms without uvloop
-        return asyncio.run(_serve(config, reuse_port))
-    return uvloop.run(_serve(config, reuse_port))
+        return asyncio.run(_serve(config, reuse_port, server_pid))
+    return uvloop.run(_serve(config, reuse_port, server_pid))
 
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -77,17 +77,17 @@ def _note_early_stop(signum: int, _frame: object) -> None:
     _early_stop = True
 
 
-def _worker(config: Config) -> None:
+def _worker(config: Config, server_pid: int) -> None:
     # Forked with stop signals blocked and the parent's forwarding handler inherited:
     # replace that handler before unblocking, so an early SIGTERM stops this worker
     # gracefully instead of running the parent's code here.
     for signum in _STOP_SIGNALS:
         signal.signal(signum, _note_early_stop)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-    sys.exit(serve(config, reuse_port=True))
+    sys.exit(serve(config, reuse_port=True, server_pid=server_pid))
 
 
-async def _serve(config: Config, reuse_port: bool) -> int:
+async def _serve(config: Config, reuse_port: bool, server_pid: int | None) -> int:
     """Stop accepting on a signal, let in-flight responses finish (bounded), clean up."""
     from aiohttp import web
 
@@ -98,7 +98,7 @@ async def _serve(config: Config, reuse_port: bool) -> int:
     runner: web.AppRunner | None = None
     try:
         runner = web.AppRunner(
-            create_app(config),
+            create_app(config, server_pid),
             **runner_options(config.access_log),
             handle_signals=False,
             shutdown_timeout=config.shutdown_timeout,
@@ -139,7 +139,7 @@ def serve_workers(config: Config) -> int:
     """Several processes accepting on one port (SO_REUSEPORT); signals go to all."""
     context = get_context("fork")
     workers: list[BaseProcess] = [
-        context.Process(target=_worker, args=(config,), name=f"groxpi-worker-{n}")
+        context.Process(target=_worker, args=(config, os.getpid()), name=f"groxpi-worker-{n}")
         for n in range(config.workers)
     ]
 

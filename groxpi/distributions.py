@@ -10,12 +10,14 @@ does not hide those files from the store.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from .download import Download, SpoolReader
 from .errors import NotFound, UpstreamError
 from .files import FileCache
 from .index import IndexCache
+from .instruments import Histogram
 from .models import File
 from .names import METADATA_SUFFIX
 from .sources import PageSource, Refused
@@ -63,6 +65,8 @@ class Distributions:
         self.source = source
         self.download_timeout = download_timeout
         self.offline = offline
+        self.redirects = 0  # clients sent to the upstream URL: the first byte was slow
+        self.cold_first_byte = Histogram()  # request to first upstream byte, cold files
 
     async def open(self, project: str, filename: str, whole: bool = False) -> Opened:
         """The file, found or started; ``whole`` waits for a cold file to be stored
@@ -92,6 +96,7 @@ class Distributions:
         if self.offline:
             reason = f"offline mode (GROXPI_OFFLINE): {filename} is not in the cache"
             raise Refused(project, reason)
+        asked_at = time.monotonic()
         for _ in range(3):
             download = await self.files.download(key, url, sha256)
             if download is not None:
@@ -103,20 +108,24 @@ class Distributions:
         else:
             raise UpstreamError("the file is being fetched by another worker; try again", 503)
         if whole:
-            return await self._when_stored(download)
+            return await self._when_stored(download, asked_at)
         reader = download.reader()  # taken before waiting: the spool file may be renamed
         try:
-            if not await self._started(download):
+            if not await self._started(download, asked_at):
                 reader.close()
-                return Redirect(download.url)
+                return self._redirect(download)
         except BaseException:
             reader.close()
             raise
         return Streaming(reader, download.size)
 
-    async def _when_stored(self, download: Download) -> Stored | Redirect:
-        if not await self._started(download):
-            return Redirect(download.url)
+    def _redirect(self, download: Download) -> Redirect:
+        self.redirects += 1
+        return Redirect(download.url)
+
+    async def _when_stored(self, download: Download, asked_at: float) -> Stored | Redirect:
+        if not await self._started(download, asked_at):
+            return self._redirect(download)
         await download.done.wait()
         if download.error is not None:
             raise download.failure()
@@ -125,10 +134,11 @@ class Distributions:
             raise NotFound(download.key)
         return Stored(stored)
 
-    async def _started(self, download: Download) -> bool:
+    async def _started(self, download: Download, asked_at: float) -> bool:
         """True once the first byte is in; False after the download timeout (redirect)."""
         if not await download.wait_started(self.download_timeout):
             return False
+        self.cold_first_byte.observe(time.monotonic() - asked_at)
         if download.error is not None and not download.verified:
             raise download.failure()
         return True

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -17,6 +19,7 @@ from . import __version__
 from .config import Config, without_credentials
 from .errors import NotFound, NotModified, UpstreamError
 from .htmlparse import parse_project_list, parse_project_page
+from .instruments import Histograms
 from .models import JSON_V1, ProjectList, ProjectPage, project_list_decoder, project_page_decoder
 from .pagestore import Validator
 
@@ -60,8 +63,11 @@ class UpstreamClient:
             for up in reversed(config.upstreams)
             if up.url.user
         }
-        self.fetches = 0
-        self.errors = 0
+        # by (kind, upstream): kind is "page" or "file"; upstream the index URL for
+        # pages, the files host for files (never with credentials)
+        self.requests: Counter[tuple[str, str]] = Counter()
+        self.errors: Counter[tuple[str, str]] = Counter()
+        self.durations = Histograms()  # pages: until read whole; files: until headers
 
     async def __aenter__(self) -> UpstreamClient:
         await self.start()
@@ -135,7 +141,7 @@ class UpstreamClient:
         With ``known`` the request is conditional: a 304 raises NotModified.
         """
         url = index / project / ""
-        body, content_type, final_url, validator = await self._get_page(url, known)
+        body, content_type, final_url, validator = await self._get_page(url, known, index)
         try:
             if content_type == JSON_V1:
                 page = project_page_decoder.decode(body)
@@ -145,30 +151,32 @@ class UpstreamClient:
             text = body.decode("utf-8", "replace")
             return parse_project_page(text, final_url, project), validator
         except (msgspec.DecodeError, ValueError) as exc:
-            self.errors += 1
+            self.errors["page", str(without_credentials(index))] += 1
             log.warning("upstream %s sent a malformed page: %s", without_credentials(url), exc)
             raise UpstreamError(f"upstream sent a malformed page for {project}") from exc
 
     async def project_list(
         self, index: URL, known: Validator | None = None
     ) -> tuple[ProjectList, Validator | None]:
-        body, content_type, _, validator = await self._get_page(index, known)
+        body, content_type, _, validator = await self._get_page(index, known, index)
         try:
             if content_type == JSON_V1:
                 return project_list_decoder.decode(body), validator
             return parse_project_list(body.decode("utf-8", "replace")), validator
         except (msgspec.DecodeError, ValueError) as exc:
-            self.errors += 1
             shown = without_credentials(index)
+            self.errors["page", str(shown)] += 1
             log.warning("upstream %s sent a malformed project list: %s", shown, exc)
             raise UpstreamError("upstream sent a malformed project list") from exc
 
     async def _get_page(
-        self, url: URL, known: Validator | None
+        self, url: URL, known: Validator | None, index: URL
     ) -> tuple[bytes, str, URL, Validator | None]:
-        self.fetches += 1
+        labels = ("page", str(without_credentials(index)))
+        self.requests[labels] += 1
         log.info("fetching %s", without_credentials(url))
         headers = {"Accept": ACCEPT, "Accept-Encoding": "gzip", **_conditions(known)}
+        started = time.monotonic()
         try:
             async with self.session.get(url, headers=headers) as response:
                 if response.status == 404:
@@ -176,11 +184,12 @@ class UpstreamClient:
                 if response.status == 304 and known is not None:
                     raise NotModified(str(url))
                 if response.status != 200:
-                    self.errors += 1
+                    self.errors[labels] += 1
                     shown = without_credentials(url)
                     log.warning("upstream %s answered %d", shown, response.status)
                     raise UpstreamError(f"upstream answered {response.status} for {url.path}")
                 body = await _read_limited(response, MAX_PAGE_BYTES)
+                self.durations.observe(labels, time.monotonic() - started)
                 # No credentials in the base: links resolved against it must not carry
                 # them to clients (they are added per host when fetching files).
                 base = without_credentials(response.url)
@@ -188,7 +197,7 @@ class UpstreamClient:
         except (NotFound, NotModified, UpstreamError):
             raise
         except Exception as exc:
-            raise self.failure(url, exc) from exc
+            raise self.failure(labels, url, exc) from exc
 
     @asynccontextmanager
     async def open_file(self, url: str) -> AsyncIterator[aiohttp.ClientResponse]:
@@ -198,9 +207,11 @@ class UpstreamClient:
         inside the context, come out as :class:`UpstreamError`; the caller's own
         errors (a full disk, say) pass through.
         """
-        self.fetches += 1
         parsed = URL(url)
+        labels = ("file", _origin(parsed))
+        self.requests[labels] += 1
         log.info("downloading %s", without_credentials(parsed))
+        started = time.monotonic()
         try:
             async with self.files_session.get(
                 parsed,
@@ -211,16 +222,17 @@ class UpstreamClient:
                     raise NotFound(url)
                 if response.status != 200:
                     raise UpstreamError(f"upstream answered {response.status} for a file")
+                self.durations.observe(labels, time.monotonic() - started)
                 yield response
         except (NotFound, UpstreamError):
-            self.errors += 1
+            self.errors[labels] += 1
             raise
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise self.failure(parsed, exc) from exc
+            raise self.failure(labels, parsed, exc) from exc
 
-    def failure(self, url: URL | str, exc: BaseException) -> UpstreamError:
-        """Turn a transport exception into an answerable error, logged once."""
-        self.errors += 1
+    def failure(self, labels: tuple[str, str], url: URL | str, exc: BaseException) -> UpstreamError:
+        """Turn a transport exception into an answerable error, counted and logged once."""
+        self.errors[labels] += 1
         url = without_credentials(URL(url))
         if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
             log.warning("upstream %s timed out", url)
@@ -230,6 +242,14 @@ class UpstreamClient:
             return UpstreamError("cannot connect to upstream", status=502)
         log.warning("upstream %s failed: %r", url, exc)
         return UpstreamError("upstream connection failed", status=502)
+
+
+def _origin(url: URL) -> str:
+    """scheme://host[:port], the label of a files host (anything else: its scheme)."""
+    try:
+        return str(url.origin())
+    except ValueError:  # no host: never fetched, but still counted
+        return f"{url.scheme}:"
 
 
 def _conditions(known: Validator | None) -> dict[str, str]:

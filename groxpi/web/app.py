@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from ..storage import create_storage
 from ..upstream import Reachability, UpstreamClient
 from . import admin, files, metrics, simple
 from .state import SERVICES, Services
+from .worker_metrics import WorkerMetrics, server_directory
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,9 @@ def build_services(config: Config) -> Services:
     )
 
 
-def create_app(config: Config) -> web.Application:
+def create_app(config: Config, server_pid: int | None = None) -> web.Application:
+    """The application of one worker; ``server_pid`` names the server it belongs to
+    (the parent of its workers), whose metrics it adds up with its siblings'."""
     app = web.Application(client_max_size=64 * 1024)
     services = build_services(config)
     app[SERVICES] = services
@@ -58,7 +62,8 @@ def create_app(config: Config) -> web.Application:
     )
     simple.add_routes(app)  # first: aiohttp tries routes in the order they were added
     files.add_routes(app)
-    metrics.setup(app)
+    metrics_dir = server_directory(config.cache_dir / "metrics", server_pid or os.getpid())
+    metrics.setup(app, WorkerMetrics(metrics_dir))
     admin.add_routes(app)
     app.cleanup_ctx.append(_lifecycle)
     return app

@@ -150,6 +150,7 @@ async def test_slow_upstream_redirects_but_keeps_downloading(
     response = await client.get(f"/simple/alpha/{WHEEL}", allow_redirects=False)
     assert response.status == 302
     assert response.headers["Location"] == fake_index.file_url(WHEEL)
+    assert "groxpi_upstream_redirects_total 1.0" in await (await client.get("/metrics")).text()
     await wait_idle(client)
     cached = await client.get(f"/simple/alpha/{WHEEL}")
     assert await cached.read() == fake_index.file(WHEEL).data

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+import groxpi
 from tests.support.fake_index import FakeIndex
-from tests.web.conftest import ClientFactory
+from tests.web.conftest import ClientFactory, wait_idle
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -28,6 +30,7 @@ async def test_metrics_count_requests_caches_and_bytes(
     await client.get("/simple/alpha/")
     await client.get("/simple/nope/")
     await (await client.get(f"/simple/alpha/{wheel.filename}")).read()
+    await wait_idle(client)  # the file is stored just after its last byte is sent
     response = await client.get("/metrics")
     assert response.status == 200
     assert response.headers["Content-Type"].startswith("text/plain")
@@ -39,10 +42,26 @@ async def test_metrics_count_requests_caches_and_bytes(
     hit = (("cache", "index"), ("result", "hit"))
     assert found[("groxpi_cache_lookups_total", hit)] == 2  # second page + the file lookup
     assert found[("groxpi_cache_lookups_total", (("cache", "file"), ("result", "miss")))] == 1
-    assert found[("groxpi_upstream_fetches_total", ())] == 3
-    assert found[("groxpi_bytes_served_total", ())] == wheel.size
+    assert sum(v for (n, _), v in found.items() if n == "groxpi_upstream_requests_total") == 3
+    assert found[("groxpi_served_bytes_total", ())] == wheel.size
     assert found[("groxpi_cache_limit_bytes", ())] == 5_000_000_000
     assert found[("groxpi_file_download_failures_total", ())] == 0
+    index = (("kind", "page"), ("upstream", fake_index.index_url))
+    files = (("kind", "file"), ("upstream", fake_index.files_url))
+    assert found[("groxpi_upstream_requests_total", index)] == 2  # alpha, then nope
+    assert found[("groxpi_upstream_requests_total", files)] == 1
+    assert found[("groxpi_upstream_request_duration_seconds_count", index)] == 1  # nope: 404
+    assert found[("groxpi_upstream_request_duration_seconds_count", files)] == 1
+    assert found[("groxpi_cold_file_first_byte_seconds_count", ())] == 1
+    route = (("route", "/simple/{project}/"),)
+    assert found[("groxpi_http_request_duration_seconds_count", route)] == 3
+    assert found[("groxpi_http_request_duration_seconds_bucket", (("le", "+Inf"), *route))] == 3
+    assert found[("groxpi_downloads_in_progress", ())] == 0
+    assert found[("groxpi_index_pages", ())] == 2  # alpha, and nope remembered as missing
+    build = [labels for name, labels in found if name == "groxpi_build_info"]
+    assert [dict(labels)["version"] for labels in build] == [groxpi.__version__]
+    workers = {dict(labels)["worker"] for name, labels in found if name.startswith("process_")}
+    assert workers == {str(os.getpid())}
 
 
 async def test_access_log_only_when_switched_on(
