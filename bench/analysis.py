@@ -28,6 +28,7 @@ HEADLINE_METRICS = (
     "rps",
     "p99_ms",
     "throughput_mbps",
+    "cpu_s_per_gb",
     "ttfb_ms",
     "small_ms",
     "large_ms",

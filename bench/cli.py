@@ -106,6 +106,7 @@ def write_meta(settings: Settings, versions: dict[str, str], started: dt.datetim
         "quick": settings.quick,
         "duration_s": settings.duration,
         "file_duration_s": settings.file_duration,
+        "file_connections": settings.file_connections,
         "threads": settings.threads,
         "connections": settings.connections,
         "coalesce_clients": settings.coalesce_clients,

@@ -98,7 +98,8 @@ def _header(out_dir: Path) -> list[str]:
         "",
         f"wrk: {meta['duration_s']} s per page run, {meta['threads']} threads, "
         f"{meta['connections']} connections; files: {meta['file_duration_s']} s per run, "
-        f"{meta['big_file_bytes'] // 2**20} MiB cached file, "
+        + (f"{meta['file_connections']} connections, " if "file_connections" in meta else "")
+        + f"{meta['big_file_bytes'] // 2**20} MiB cached file, "
         f"{meta['cold_file_bytes'] // 2**20} MiB cold files; coalescing: "
         f"{meta['coalesce_clients']} clients; large page: {meta['large_page_files']} files.",
         "",

@@ -33,11 +33,11 @@ class Settings:
     file_duration: int = 15  # seconds per wrk run on a cached file (converges fast)
     threads: int = 8
     connections: int = 100
-    file_connections: int = 4
+    file_connections: int = 8
     coalesce_clients: int = 50
     cold_samples: int = 3  # uncached files per server for time to first byte
     uv_warm_repeats: int = 3  # warm installs per server (the median is kept)
-    big_file_size: int = 64 * MIB  # cached-throughput file
+    big_file_size: int = 20 * MIB  # cached-throughput file
     cold_file_size: int = 16 * MIB  # time-to-first-byte files
     large_page_files: int = 3000
     small_page_files: int = 40
