@@ -30,6 +30,7 @@ HEADLINE_METRICS = (
     "throughput_mbps",
     "cpu_s_per_gb",
     "ttfb_ms",
+    "total_ms",
     "small_ms",
     "large_ms",
     "upstream_requests",

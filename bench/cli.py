@@ -113,6 +113,7 @@ def write_meta(settings: Settings, versions: dict[str, str], started: dt.datetim
         "big_file_bytes": settings.big_file_size,
         "cold_file_bytes": settings.cold_file_size,
         "large_page_files": settings.large_page_files,
+        "large_cold_samples": settings.large_cold_samples,
         "servers": versions,
     }
     (settings.out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")

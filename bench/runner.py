@@ -167,6 +167,7 @@ class Run:
             is_proxy = server.kind in PROXIES and server.name != "groxpi-s3"
             if is_proxy and s.wants("api"):
                 api.cold(ctx, server)
+                api.large_cold(ctx, server)
             if is_proxy and s.wants("uv"):
                 uv.run(ctx, server)
             if is_proxy and local and s.wants("coalesce"):

@@ -20,6 +20,8 @@ ALL_SERVERS = (
     "nginx",
 )
 ALL_SCENARIOS = ("api", "file", "coalesce", "uv")
+# Servers timed on several never-requested 3,000-file pages (api-large-cold).
+LARGE_COLD_SERVERS = ("groxpi", "proxpi", "devpi")
 MIB = 1024 * 1024
 
 
@@ -40,6 +42,7 @@ class Settings:
     big_file_size: int = 20 * MIB  # cached-throughput file
     cold_file_size: int = 16 * MIB  # time-to-first-byte files
     large_page_files: int = 3000
+    large_cold_samples: int = 5  # never-requested large pages per server (median kept)
     small_page_files: int = 40
     with_pyspark: bool = False
     servers: tuple[str, ...] = ALL_SERVERS
@@ -76,5 +79,6 @@ def quick_settings(out_dir: Path) -> Settings:
         uv_warm_repeats=1,
         big_file_size=8 * MIB,
         cold_file_size=4 * MIB,
+        large_cold_samples=3,
         quick=True,
     )
