@@ -114,6 +114,7 @@ def write_meta(settings: Settings, versions: dict[str, str], started: dt.datetim
         "cold_file_bytes": settings.cold_file_size,
         "large_page_files": settings.large_page_files,
         "large_cold_samples": settings.large_cold_samples,
+        "huge_list_projects": settings.huge_list_projects,
         "servers": versions,
     }
     (settings.out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")

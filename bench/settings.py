@@ -19,7 +19,7 @@ ALL_SERVERS = (
     "aiohttp-bare",
     "nginx",
 )
-ALL_SCENARIOS = ("api", "file", "coalesce", "uv")
+ALL_SCENARIOS = ("api", "file", "coalesce", "uv", "stall")
 # Servers timed on several never-requested 3,000-file pages (api-large-cold).
 LARGE_COLD_SERVERS = ("groxpi", "proxpi", "devpi")
 MIB = 1024 * 1024
@@ -43,6 +43,8 @@ class Settings:
     cold_file_size: int = 16 * MIB  # time-to-first-byte files
     large_page_files: int = 3000
     large_cold_samples: int = 5  # never-requested large pages per server (median kept)
+    huge_list_projects: int = 700_000  # the loop-stall project list: about 40 MB of HTML
+    stall_poll_s: float = 0.010  # how often /health is asked while the big list loads
     small_page_files: int = 40
     with_pyspark: bool = False
     servers: tuple[str, ...] = ALL_SERVERS
@@ -80,5 +82,6 @@ def quick_settings(out_dir: Path) -> Settings:
         big_file_size=8 * MIB,
         cold_file_size=4 * MIB,
         large_cold_samples=3,
+        huge_list_projects=100_000,
         quick=True,
     )
