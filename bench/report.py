@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 from bench.analysis import Tables
+from bench.fmt import NONE, TIMES, num, ratio
 from bench.results import HIGHER_IS_BETTER
 
-TIMES = "\u00d7"  # the multiplication sign after a ratio
-NONE = "\u2013"  # an en dash where a value is missing
+__all__ = ["NONE", "TIMES", "num", "ratio", "ratio_markdown", "render", "write"]
 
 READING = (
     "Each ratio is the first server's value divided by the second's. Rows marked ↑ "
@@ -22,27 +22,6 @@ NOISE = (
     "Numbers from one run on a shared machine are noisy (expect ±10 to 20%); the load "
     "generator (wrk) runs on the same cores as the server under test."
 )
-
-
-def num(value: float | None) -> str:
-    if value is None:
-        return NONE
-    magnitude = abs(value)
-    if value == int(value) and magnitude < 1e12:
-        return f"{int(value):,}"
-    if magnitude >= 1000:
-        return f"{value:,.0f}"
-    if magnitude >= 100:
-        return f"{value:.0f}"
-    if magnitude >= 10:
-        return f"{value:.1f}"
-    if magnitude >= 1 or value == 0:
-        return f"{value:.2f}"
-    return f"{value:.3g}"
-
-
-def ratio(value: float | None) -> str:
-    return NONE if value is None else f"{num(value)}{TIMES}"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -88,6 +67,8 @@ def _header(out_dir: Path) -> list[str]:
     try:
         meta = json.loads((out_dir / "meta.json").read_text())
     except (OSError, ValueError):
+        return []
+    if "started_utc" not in meta:  # only the run's scope was recorded
         return []
     servers = "; ".join(f"`{k}`: {v}" for k, v in meta.get("servers", {}).items())
     return [

@@ -25,6 +25,49 @@ LARGE_COLD_SERVERS = ("groxpi", "proxpi", "devpi")
 MIB = 1024 * 1024
 
 
+@dataclass(frozen=True)
+class Check:
+    """One headline figure of groxpi's; with a ``bound``, one it should reach.
+
+    ``against`` names the server groxpi's value is divided by (None: groxpi's
+    own value is compared with ``bound``). The bound's direction follows the
+    metric: at least ``bound`` for higher-is-better metrics (requests/s, MB/s),
+    at most for the rest. ``family`` is the ``--scenarios`` entry that makes
+    the row: a check whose family or servers were not asked for is skipped.
+    """
+
+    family: str
+    scenario: str
+    metric: str
+    against: str | None
+    bound: float | None = None
+    fails_run: bool = False  # a miss (or no figure) makes ``python -m bench`` exit 4
+    note: str = ""
+    server: str = "groxpi"
+
+
+# The summary's headline rows and the thresholds a run (quick or full) must pass.
+HEADLINE = (
+    Check("api", "api-small-json-gzip", "rps", "proxpi", 10.0, fails_run=True),
+    Check(
+        "api",
+        "api-small-json-gzip",
+        "rps",
+        "aiohttp-bare",
+        0.8,
+        fails_run=True,
+        note="the bare-aiohttp ceiling is checked on the small gzip page only",
+    ),
+    Check("file", "file-cached", "throughput_mbps", "nginx"),
+    Check("file", "file-cached", "cpu_s_per_gb", "proxpi"),
+    Check("api", "api-large-cold", "total_ms", "proxpi"),
+    Check("stall", "loop-stall", "max_stall_ms", None, 100.0, note="a goal, not enforced"),
+    Check("stall", "loop-stall", "total_ms", None),
+)
+THRESHOLDS = tuple(c for c in HEADLINE if c.fails_run)
+CHECKS_FAILED = 4  # exit status of a run that missed a threshold
+
+
 @dataclass
 class Settings:
     """Everything a run needs to know; built by :mod:`bench.cli`."""
