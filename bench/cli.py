@@ -143,9 +143,11 @@ def finish(out_dir: Path) -> int:
     progress.step("drawing chart.png")
     chart.draw(out_dir / "results.csv", out_dir / "chart.png")
     progress.step(f"done: {out_dir / 'summary.md'}")
+    servers, families = checks.run_scope(out_dir)
     print()
     print(report.ratio_markdown(tables))
-    servers, families = checks.run_scope(out_dir)
+    print()
+    print(report.headline_markdown(tables, servers, families))
     verdicts = checks.evaluate(tables.values, THRESHOLDS, servers, families)
     print("\nThreshold checks (bench/settings.py):")
     for verdict in verdicts:
