@@ -6,6 +6,7 @@ CPU from another's. Each is stopped before the next starts.
 
 from __future__ import annotations
 
+import http.client
 import shutil
 import tempfile
 import time
@@ -217,6 +218,8 @@ class Run:
                 server.stop()
         except ServerError as exc:
             progress.skip("loop-stall", f"groxpi did not start: {exc}")
+        except (OSError, http.client.HTTPException) as exc:  # e.g. groxpi died mid-list
+            progress.skip("loop-stall", f"the big list failed: {exc!r}")
         finally:
             upstream.stop()
 
