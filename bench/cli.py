@@ -50,7 +50,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--with-pyspark", action="store_true", help="add pyspark to the uv set")
     p.add_argument("--out", type=Path, help="output directory (default bench/results/<UTC>)")
     p.add_argument(
-        "--quick", action="store_true", help="short runs and small files (under 3 minutes)"
+        "--quick", action="store_true", help="short runs and small files (under 4 minutes)"
     )
     p.add_argument(
         "--report",
