@@ -50,7 +50,7 @@ bench: ## Full benchmarks vs proxpi/devpi/ceilings (long; BENCH_ARGS="--duration
 	@$(PYTHON) -c "import duckdb, matplotlib, psutil, moto" 2>/dev/null || $(PYTHON) -m pip install -q -e '.[test,bench]'
 	$(PYTHON) -m bench $(BENCH_ARGS)
 
-bench-quick: ## The same benchmarks with short runs against the local upstream (< 3 min)
+bench-quick: ## The same benchmarks with short runs against the local upstream (< 4 min); exits 4 on a missed threshold
 	@command -v wrk >/dev/null 2>&1 && command -v nginx >/dev/null 2>&1 || { \
 		echo "bench: installing wrk and nginx-light with apt-get"; \
 		$$([ "$$(id -u)" = 0 ] || echo sudo) sh -c 'apt-get update -qq && apt-get install -y -qq wrk nginx-light'; }

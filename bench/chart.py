@@ -1,4 +1,8 @@
-"""chart.png: one panel per scenario family, bars per server, log scale where needed."""
+"""chart.png: one panel per scenario family, bars per server, log scale where needed.
+
+A panel holding a headline row (settings.HEADLINE) gives its ratio in the
+title, and an absolute goal as a dashed line.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +14,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 
+from bench.fmt import ratio
 from bench.results import Row, read_csv
+from bench.settings import HEADLINE
 
 PANELS = (
     ("Index pages: requests/s", "api-", "rps"),
     ("Index pages: P99 latency (ms)", "api-", "p99_ms"),
     ("Cached file: MB/s", "file-cached", "throughput_mbps"),
+    ("Cached file: server CPU seconds per GB sent", "file-cached", "cpu_s_per_gb"),
     ("Cold file: time to first byte (ms)", "file-cold", "ttfb_ms"),
     ("First page request after start (ms)", "api-cold", None),
+    ("Cold 3,000-file page, complete (ms, median)", "api-large-cold", "total_ms"),
+    ("Loop stall: longest /health gap (ms)", "loop-stall", "max_stall_ms"),
     ("Coalescing: upstream requests", "coalesce-", "upstream_requests"),
     ("uv install (s)", "uv-", "wall_s"),
     ("Memory (MB)", "resources", "rss_mb"),
@@ -44,6 +53,25 @@ def _select(rows: list[Row], prefix: str, metric: str | None) -> list[Row]:
         return r.metric == metric or (metric == "rss_mb" and r.metric.endswith("rss_mb"))
 
     return [r for r in rows if match(r)]
+
+
+def _headline(prefix: str, metric: str | None, rows: list[Row]) -> tuple[str, list[float]]:
+    """The panel's headline ratios as title text, and its absolute goals."""
+    value = {(r.server, r.scenario, r.metric): r.value for r in rows}
+    notes, goals = [], []
+    for c in HEADLINE:
+        if not (c.scenario.startswith(prefix) and c.metric == metric):
+            continue
+        mine = value.get((c.server, c.scenario, c.metric))
+        if c.against is None:
+            if c.bound is not None:
+                goals.append(c.bound)
+            continue
+        theirs = value.get((c.against, c.scenario, c.metric))
+        if mine is not None and theirs:
+            where = "" if c.scenario == prefix else f" ({c.scenario.removeprefix('api-')})"
+            notes.append(f"{c.server}/{c.against} {ratio(mine / theirs)}{where}")
+    return "; ".join(notes), goals
 
 
 def _panel(ax: Axes, title: str, rows: list[Row], servers: list[str]) -> None:
@@ -80,13 +108,28 @@ def _panel(ax: Axes, title: str, rows: list[Row], servers: list[str]) -> None:
 def draw(csv_path: Path, png_path: Path, title: str = "groxpi benchmark") -> Path:
     rows = read_csv(csv_path)
     servers = list(dict.fromkeys(r.server for r in rows))
-    panels = [(t, _select(rows, p, m)) for t, p, m in PANELS]
-    panels = [(t, sel) for t, sel in panels if sel]
+    panels = []
+    for heading, prefix, metric in PANELS:
+        selected = _select(rows, prefix, metric)
+        if selected:
+            notes, goals = _headline(prefix, metric, selected)
+            panels.append((heading + (f"\n{notes}" if notes else ""), selected, goals))
     cols = 2
     nrows = max(1, (len(panels) + cols - 1) // cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(13, 3.4 * nrows), squeeze=False)
-    for ax, (title, selected) in zip(axes.flat, panels, strict=False):
-        _panel(ax, title, selected, servers)
+    for ax, (heading, selected, goals) in zip(axes.flat, panels, strict=False):
+        _panel(ax, heading, selected, servers)
+        for goal in goals:
+            ax.axhline(goal, color="#d62828", linestyle="--", linewidth=1)
+            ax.annotate(
+                f"goal {goal:g}",
+                (1, goal),
+                xycoords=("axes fraction", "data"),
+                ha="right",
+                va="bottom",
+                fontsize=7,
+                color="#d62828",
+            )
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     handles, labels = [], []

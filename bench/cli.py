@@ -12,7 +12,14 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from bench import progress
-from bench.settings import ALL_SCENARIOS, ALL_SERVERS, Settings, quick_settings
+from bench.settings import (
+    ALL_SCENARIOS,
+    ALL_SERVERS,
+    CHECKS_FAILED,
+    THRESHOLDS,
+    Settings,
+    quick_settings,
+)
 from bench.tools import MissingToolError, cpu_model, require_wrk
 
 RESULTS_ROOT = Path(__file__).resolve().parent / "results"
@@ -23,6 +30,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m bench",
         description="Benchmark groxpi against proxpi, devpi, bare aiohttp and nginx on this "
         "machine. By default everything is started locally on 127.0.0.1.",
+        epilog=f"Exit status {CHECKS_FAILED} when groxpi misses a threshold in "
+        "bench/settings.py (HEADLINE): one FAIL line per missed check, also when a "
+        "server the check needs was asked for but left no figure.",
     )
     p.add_argument("--groxpi-url", help="benchmark an already running groxpi (server root URL)")
     p.add_argument("--proxpi-url", help="benchmark an already running proxpi (server root URL)")
@@ -40,7 +50,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--with-pyspark", action="store_true", help="add pyspark to the uv set")
     p.add_argument("--out", type=Path, help="output directory (default bench/results/<UTC>)")
     p.add_argument(
-        "--quick", action="store_true", help="short runs and small files (under 3 minutes)"
+        "--quick", action="store_true", help="short runs and small files (under 4 minutes)"
     )
     p.add_argument(
         "--report",
@@ -106,20 +116,26 @@ def write_meta(settings: Settings, versions: dict[str, str], started: dt.datetim
         "quick": settings.quick,
         "duration_s": settings.duration,
         "file_duration_s": settings.file_duration,
+        "file_connections": settings.file_connections,
         "threads": settings.threads,
         "connections": settings.connections,
         "coalesce_clients": settings.coalesce_clients,
         "big_file_bytes": settings.big_file_size,
         "cold_file_bytes": settings.cold_file_size,
         "large_page_files": settings.large_page_files,
+        "large_cold_samples": settings.large_cold_samples,
+        "huge_list_projects": settings.huge_list_projects,
+        "requested_servers": list(settings.servers),
+        "scenarios": list(settings.scenarios),
         "servers": versions,
     }
     (settings.out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
-def finish(out_dir: Path) -> None:
-    """Analysis, summary.md and chart.png from ``out_dir/results.csv``."""
-    from bench import analysis, chart, report
+def finish(out_dir: Path) -> int:
+    """Analysis, summary.md and chart.png from ``out_dir/results.csv``, then the
+    threshold checks: 0, or :data:`CHECKS_FAILED` when one failed."""
+    from bench import analysis, chart, checks, report
 
     progress.step("analysing with DuckDB")
     tables = analysis.analyse(out_dir / "results.csv")
@@ -127,8 +143,20 @@ def finish(out_dir: Path) -> None:
     progress.step("drawing chart.png")
     chart.draw(out_dir / "results.csv", out_dir / "chart.png")
     progress.step(f"done: {out_dir / 'summary.md'}")
+    servers, families = checks.run_scope(out_dir)
     print()
     print(report.ratio_markdown(tables))
+    print()
+    print(report.headline_markdown(tables, servers, families))
+    verdicts = checks.evaluate(tables.values, THRESHOLDS, servers, families)
+    print("\nThreshold checks (bench/settings.py):")
+    for verdict in verdicts:
+        print(f"  {verdict.message(tables.units)}")
+    failed = sum(v.failed for v in verdicts)
+    if failed:
+        print(f"bench: {failed} of {len(verdicts)} threshold checks failed", file=sys.stderr)
+        return CHECKS_FAILED
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,8 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (args.report / "results.csv").is_file():
             print(f"bench: no results.csv in {args.report}", file=sys.stderr)
             return 2
-        finish(args.report)
-        return 0
+        return finish(args.report)
     settings = build_settings(args)
     try:
         if settings.scenarios != ("uv",):
@@ -168,5 +195,4 @@ def main(argv: list[str] | None = None) -> int:
     if not results.rows:
         print("bench: no results (every server was skipped)", file=sys.stderr)
         return 1
-    finish(settings.out_dir)
-    return 0
+    return finish(settings.out_dir)

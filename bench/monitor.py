@@ -3,7 +3,9 @@
 Each server's process tree (the top-level pids and their children, so gunicorn
 and groxpi workers and nginx's worker count) is sampled every ``interval``
 seconds. :meth:`Monitor.phase` brackets one scenario run and returns its mean
-CPU (percent of one core, summed over processes) and peak RSS.
+CPU (percent of one core, summed over processes), peak RSS and the CPU seconds
+the tree used in between (read from the kernel's counters at both ends, so a
+short run is not at the mercy of the sampling interval).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class Usage:
     cpu_mean_pct: float = 0.0
     rss_peak_mb: float = 0.0
     samples: int = 0
+    cpu_s: float = 0.0  # user + system seconds of the process tree during the phase
 
 
 class Monitor:
@@ -87,6 +90,17 @@ class Monitor:
                 continue
         return total
 
+    def cpu_times(self) -> dict[int, float]:
+        """Each live process's user + system CPU seconds so far, by pid."""
+        times: dict[int, float] = {}
+        for proc in self._tree():
+            try:
+                t = psutil.Process(proc.pid).cpu_times()
+            except psutil.Error:
+                continue
+            times[proc.pid] = t.user + t.system
+        return times
+
     def usage(self, start: float, end: float) -> Usage:
         with self._lock:
             window = [s for s in self._samples if start < s[0] <= end]
@@ -105,6 +119,7 @@ class Monitor:
     def phase(self) -> Iterator[Usage]:
         """Yields a :class:`Usage` that is filled in when the block ends."""
         result = Usage()
+        before = self.cpu_times() if self._roots else {}
         start = time.monotonic()
         try:
             yield result
@@ -114,3 +129,6 @@ class Monitor:
                 got = self.usage(start, time.monotonic())
                 result.cpu_mean_pct, result.rss_peak_mb = got.cpu_mean_pct, got.rss_peak_mb
                 result.samples = got.samples
+                # A process that started during the phase counts from zero.
+                after = self.cpu_times()
+                result.cpu_s = sum(t - before.get(pid, 0.0) for pid, t in after.items())

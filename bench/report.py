@@ -1,15 +1,26 @@
-"""summary.md: the ratio table first, then every number by scenario and server."""
+"""summary.md: the headline checks, the ratio table, then every number by scenario and server."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from bench import checks
 from bench.analysis import Tables
+from bench.fmt import NONE, TIMES, num, ratio
 from bench.results import HIGHER_IS_BETTER
+from bench.settings import HEADLINE
 
-TIMES = "\u00d7"  # the multiplication sign after a ratio
-NONE = "\u2013"  # an en dash where a value is missing
+__all__ = [
+    "NONE",
+    "TIMES",
+    "headline_markdown",
+    "num",
+    "ratio",
+    "ratio_markdown",
+    "render",
+    "write",
+]
 
 READING = (
     "Each ratio is the first server's value divided by the second's. Rows marked ↑ "
@@ -18,31 +29,24 @@ READING = (
     "replaying groxpi's bytes from memory, and nginx serving them as static files) show "
     "how close groxpi gets to the most a Python server, and a C server, can do here."
 )
+HEADLINE_READING = (
+    "groxpi's key figures, each next to the server it is measured against. A bound "
+    "marked *fails the run* is a threshold: missing it (or a figure for a server that "
+    "was asked for) makes `python -m bench` exit 4. The loop-stall bound is a goal: "
+    "shown, not enforced. `max_stall_ms` is the longest gap between two answers to "
+    "`/health`, polled every 10 ms, while groxpi loads a cold ~40 MB HTML project list."
+)
+VERDICT_TEXT = {
+    checks.PASS: "ok",
+    checks.FAIL: "**missed**",
+    checks.MISSING: "**no figure**",
+    checks.SKIPPED: "not run",
+    checks.INFO: "",
+}
 NOISE = (
     "Numbers from one run on a shared machine are noisy (expect ±10 to 20%); the load "
     "generator (wrk) runs on the same cores as the server under test."
 )
-
-
-def num(value: float | None) -> str:
-    if value is None:
-        return NONE
-    magnitude = abs(value)
-    if value == int(value) and magnitude < 1e12:
-        return f"{int(value):,}"
-    if magnitude >= 1000:
-        return f"{value:,.0f}"
-    if magnitude >= 100:
-        return f"{value:.0f}"
-    if magnitude >= 10:
-        return f"{value:.1f}"
-    if magnitude >= 1 or value == 0:
-        return f"{value:.2f}"
-    return f"{value:.3g}"
-
-
-def ratio(value: float | None) -> str:
-    return NONE if value is None else f"{num(value)}{TIMES}"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -69,6 +73,32 @@ def ratio_markdown(t: Tables) -> str:
     return _table(header, rows) + f"\n\ngroxpi ahead (by the arrow's direction) — {wins}."
 
 
+def headline_markdown(
+    t: Tables, servers: list[str] | None = None, families: list[str] | None = None
+) -> str:
+    """The headline rows (settings.HEADLINE) with their ratios, bounds and verdicts."""
+    header = ["scenario", "metric", "", "groxpi", "compared with", "ratio", "bound", "verdict"]
+    rows = []
+    for v in checks.evaluate(t.values, HEADLINE, servers, families):
+        c = v.check
+        unit = t.units.get((c.scenario, c.metric), "")
+        value = NONE if v.value is None else f"{num(v.value)} {unit}".rstrip()
+        other = NONE
+        if c.against:
+            other = c.against + ("" if v.reference is None else f": {num(v.reference)} {unit}")
+        bound = v.goal.replace(">=", "≥").replace("<=", "≤")
+        if bound and not c.against:
+            bound += f" {unit}"
+        if bound:
+            bound += " (fails the run)" if c.fails_run else " (goal)"
+        verdict = VERDICT_TEXT[v.status] + (f": {v.detail}" if v.detail else "")
+        arrow = "↑" if c.metric in HIGHER_IS_BETTER else "↓"
+        rows.append(
+            [c.scenario, c.metric, arrow, value, other, ratio(v.ratio), bound or NONE, verdict]
+        )
+    return _table(header, rows)
+
+
 def _pivot(t: Tables, keys: list[tuple[str, str]], label_of_key: bool = True) -> str:
     servers = [s for s in t.servers if any(s in t.values[k] for k in keys)]
     rows = []
@@ -89,7 +119,18 @@ def _header(out_dir: Path) -> list[str]:
         meta = json.loads((out_dir / "meta.json").read_text())
     except (OSError, ValueError):
         return []
+    if "started_utc" not in meta:  # only the run's scope was recorded
+        return []
     servers = "; ".join(f"`{k}`: {v}" for k, v in meta.get("servers", {}).items())
+    files = f"{meta['file_duration_s']} s per run"
+    if "file_connections" in meta:
+        files += f", {meta['file_connections']} connections"
+    large = f"{meta['large_page_files']} files"
+    if "large_cold_samples" in meta:
+        large += f" ({meta['large_cold_samples']} never-requested ones per server)"
+    stall = ""
+    if "huge_list_projects" in meta:
+        stall = f"; loop-stall list: {meta['huge_list_projects']:,} projects"
     return [
         f"Run {meta['started_utc']} (UTC) on {meta['cores']} cores ({meta['cpu']}), "
         f"Python {meta['python']}; upstream: {meta['upstream']}"
@@ -97,10 +138,10 @@ def _header(out_dir: Path) -> list[str]:
         + ".",
         "",
         f"wrk: {meta['duration_s']} s per page run, {meta['threads']} threads, "
-        f"{meta['connections']} connections; files: {meta['file_duration_s']} s per run, "
+        f"{meta['connections']} connections; files: {files}, "
         f"{meta['big_file_bytes'] // 2**20} MiB cached file, "
         f"{meta['cold_file_bytes'] // 2**20} MiB cold files; coalescing: "
-        f"{meta['coalesce_clients']} clients; large page: {meta['large_page_files']} files.",
+        f"{meta['coalesce_clients']} clients; large page: {large}{stall}.",
         "",
         f"Servers: {servers}.",
         "",
@@ -109,6 +150,8 @@ def _header(out_dir: Path) -> list[str]:
 
 def render(out_dir: Path, t: Tables) -> str:
     parts = ["# groxpi benchmark summary", "", *_header(out_dir), NOISE, ""]
+    scope = checks.run_scope(out_dir)
+    parts += ["## Headline", "", HEADLINE_READING, "", headline_markdown(t, *scope), ""]
     parts += ["## Ratios", "", READING, "", ratio_markdown(t), ""]
     sections = [
         ("Index pages: requests per second (wrk)", _by_metric(t, "api-", "rps")),

@@ -6,6 +6,7 @@ CPU from another's. Each is stopped before the next starts.
 
 from __future__ import annotations
 
+import http.client
 import shutil
 import tempfile
 import time
@@ -14,9 +15,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench import progress
+from bench.biglist import BigListUpstream
 from bench.monitor import Monitor
 from bench.results import Results
-from bench.scenarios import Context, api, coalesce, files, uv
+from bench.scenarios import Context, api, coalesce, files, stall, uv
 from bench.servers import ExternalServer, Server, ServerError
 from bench.servers.ceilings import BareAiohttpServer, NginxServer, capture
 from bench.servers.devpi import DevpiServer
@@ -167,6 +169,7 @@ class Run:
             is_proxy = server.kind in PROXIES and server.name != "groxpi-s3"
             if is_proxy and s.wants("api"):
                 api.cold(ctx, server)
+                api.large_cold(ctx, server)
             if is_proxy and s.wants("uv"):
                 uv.run(ctx, server)
             if is_proxy and local and s.wants("coalesce"):
@@ -190,6 +193,35 @@ class Run:
             monitor.stop()
             progress.step(f"stopping {server.name}")
             server.stop()
+
+    def loop_stall(self) -> None:
+        """A groxpi of its own on the big-list upstream: one cold list under the poller."""
+        n = self.settings.huge_list_projects
+        progress.step(f"starting a fake upstream with a {n:,}-project HTML list")
+        upstream = BigListUpstream(n, self.workdir)
+        try:
+            upstream.start()
+        except ServerError as exc:
+            progress.skip("loop-stall", f"the big-list upstream did not start: {exc}")
+            return
+        try:
+            stall.upstream_baseline(self.ctx, upstream)
+            server = GroxpiServer("groxpi-stall", upstream.index_url, self.workdir)
+            server.name = "groxpi"  # its rows are groxpi's; cache and log stay its own
+            progress.step("starting groxpi on the big-list upstream")
+            server.start()
+            monitor = Monitor(server.pids()).start()
+            try:
+                stall.run(self.ctx, server, monitor)
+            finally:
+                monitor.stop()
+                server.stop()
+        except ServerError as exc:
+            progress.skip("loop-stall", f"groxpi did not start: {exc}")
+        except (OSError, http.client.HTTPException) as exc:  # e.g. groxpi died mid-list
+            progress.skip("loop-stall", f"the big list failed: {exc!r}")
+        finally:
+            upstream.stop()
 
     def _needs_capture(self) -> bool:
         return any(n in self.settings.servers for n in ("aiohttp-bare", "nginx"))
@@ -216,6 +248,8 @@ class Run:
                     except ServerError as exc:
                         progress.skip(name, f"it did not start: {exc}")
                 self.results.write_csv(csv_path)
+            if s.wants("stall") and s.wants_server("groxpi") and not s.external:
+                self.loop_stall()
         finally:
             self.upstream.stop()
             logs = self.workdir / "logs"

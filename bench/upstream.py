@@ -4,8 +4,9 @@ The local one reuses the test suite's fake (a real aiohttp index and files host
 answering like PyPI: PEP 691 JSON with the exact media type, slash redirects)
 and publishes a catalogue shaped for the scenarios: a small and a ~3,000-file
 page, one big file for throughput, and per-server uncached pages and files for
-the cold and coalescing scenarios, so every server gets its own misses and the
-fake's request counters tell them apart.
+the cold and coalescing scenarios (among them several never-requested
+3,000-file pages each), so every server gets its own misses and the fake's
+request counters tell them apart.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.settings import Settings
+from bench.settings import LARGE_COLD_SERVERS, Settings
 from tests.support.fake_index import FakeIndex, Release
 
 PYPI_INDEX = "https://pypi.org/simple/"
@@ -37,6 +38,7 @@ class Catalogue:
     uv_packages: list[str]
     big_file: FileRef | None = None
     cold_files: dict[str, list[FileRef]] = field(default_factory=dict)
+    cold_large: dict[str, list[str]] = field(default_factory=dict)  # server → projects
     coalesce: dict[str, FileRef] = field(default_factory=dict)
 
 
@@ -105,6 +107,11 @@ class LocalUpstream(Upstream):
             "benchapp", [Release("1.0", requires=[f"lib{i}>=1.0" for i in range(UV_LIBS)])]
         )
         cat.uv_packages = ["benchapp", "alpha", "delta", "zeta-pkg"]
+        if s.wants("api"):
+            for name in (*(n for n in LARGE_COLD_SERVERS if s.wants_server(n)), "upstream"):
+                cat.cold_large[name] = [f"coldbig-{name}-{i}" for i in range(s.large_cold_samples)]
+                for project in cat.cold_large[name]:
+                    self.fake.add_many_files(project, s.large_page_files)
         if s.wants("file"):
             cat.big_file = self._blob("bigfile", "1.0", s.big_file_size)
             for name in (*s.servers, "upstream"):

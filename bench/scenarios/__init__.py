@@ -19,10 +19,16 @@ class Context:
     results: Results
 
 
-def record_usage(ctx: Context, server: Server, scenario: str, usage: Usage) -> None:
+def record_usage(
+    ctx: Context, server: Server, scenario: str, usage: Usage, sent_bytes: int = 0
+) -> None:
+    """Mean CPU and peak RSS of a phase; with ``sent_bytes``, its CPU cost per GB sent."""
     if usage.samples:
         ctx.results.add(server.name, scenario, "cpu_mean_pct", usage.cpu_mean_pct, "%")
         ctx.results.add(server.name, scenario, "rss_peak_mb", usage.rss_peak_mb, "MB")
+        if sent_bytes > 0:
+            per_gb = usage.cpu_s / (sent_bytes / 1e9)
+            ctx.results.add(server.name, scenario, "cpu_s_per_gb", per_gb, "CPU-s/GB")
 
 
 def median(values: list[float]) -> float:

@@ -1,4 +1,4 @@
-"""Index pages: the first (cold) request after start, then wrk on the cached pages."""
+"""Index pages: the first (cold) request after start, cold big pages, then wrk on cached pages."""
 
 from __future__ import annotations
 
@@ -59,6 +59,23 @@ def upstream_baseline(ctx: Context) -> None:
         timing = median([client.timed_get(url, CLIENT_HEADERS).total_s for _ in range(3)])
         ctx.results.add("upstream", "api-cold", f"{page}_ms", timing * 1000, "ms")
         progress.step(f"  upstream: {page} page answered in {timing * 1000:.1f} ms")
+    projects = ctx.upstream.catalogue.cold_large.get("upstream", [])
+    _time_large_cold(ctx, "upstream", [f"{ctx.upstream.index_url}{p}/" for p in projects])
+
+
+def _time_large_cold(ctx: Context, name: str, urls: list[str]) -> None:
+    """One request per never-requested big page; the median time to its last byte."""
+    timings = [client.timed_get(url, CLIENT_HEADERS) for url in urls]
+    ok = [t.total_s * 1000 for t in timings if t.status == 200]
+    if not ok:
+        if timings:
+            progress.step(f"  {name}: cold big pages answered {[t.status for t in timings]}")
+        return
+    ctx.results.add(name, "api-large-cold", "total_ms", median(ok), "ms")
+    progress.step(
+        f"  {name}: cold {ctx.settings.large_page_files:,}-file page complete in "
+        f"{median(ok):.1f} ms (median of {len(ok)})"
+    )
 
 
 def cold(ctx: Context, server: Server) -> None:
@@ -76,6 +93,16 @@ def cold(ctx: Context, server: Server) -> None:
             f"  {server.name}: {page} page first request {first.total_s * 1000:.1f} ms, "
             f"cached {warm * 1000:.1f} ms"
         )
+
+
+def large_cold(ctx: Context, server: Server) -> None:
+    """Big pages nobody asked for yet, JSON with gzip as uv asks: fetch, parse, render, send.
+
+    Several pages rather than one first request, so the median is not the
+    first request's extra work (a new upstream connection, lazy imports).
+    """
+    projects = ctx.upstream.catalogue.cold_large.get(server.name, [])
+    _time_large_cold(ctx, server.name, [server.page_url(p) for p in projects])
 
 
 def load(ctx: Context, server: Server, monitor: Monitor) -> list[Usage]:

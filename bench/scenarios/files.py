@@ -76,8 +76,11 @@ def cached(ctx: Context, server: Server, monitor: Monitor) -> None:
     add(server.name, "file-cached", "rps", result.rps, "req/s")
     add(server.name, "file-cached", "p50_ms", result.p50_ms, "ms")
     add(server.name, "file-cached", "errors", result.errors, "count")
-    record_usage(ctx, server, "file-cached", usage)
+    record_usage(ctx, server, "file-cached", usage, sent_bytes=result.bytes)
     per_request = result.bytes / result.requests if result.requests else 0
     if per_request < 0.95 * ref.size:
         progress.step(f"  {server.name}: warning: {per_request:.0f} bytes per response")
-    progress.step(f"  {server.name}: cached file {result.transfer_mbps:,.0f} MB/s")
+    cost = ""
+    if result.bytes and usage.samples:
+        cost = f", {usage.cpu_s / (result.bytes / 1e9):.2f} CPU-s/GB"
+    progress.step(f"  {server.name}: cached file {result.transfer_mbps:,.0f} MB/s{cost}")

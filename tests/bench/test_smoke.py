@@ -13,6 +13,7 @@ import pytest
 
 from bench import wrk
 from bench.results import COLUMNS, Results
+from bench.settings import CHECKS_FAILED
 from bench.tools import MissingToolError, require_wrk
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -67,8 +68,14 @@ def test_quick_run_writes_csv_summary_and_chart(tmp_path: Path) -> None:
             f"--out={out}",
         ]
     )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # 4: a threshold was missed; one-second runs on a shared machine may do that.
+    assert proc.returncode in (0, CHECKS_FAILED), proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "starting groxpi" in proc.stdout  # progress lines
+    assert "Threshold checks" in proc.stdout
+    assert "skip api-small-json-gzip rps vs aiohttp-bare: aiohttp-bare not in this run" in (
+        proc.stdout
+    )
+    assert (proc.returncode == CHECKS_FAILED) == ("FAIL api-small-json-gzip" in proc.stdout)
     with (out / "results.csv").open(newline="") as fh:
         reader = csv.reader(fh)
         assert tuple(next(reader)) == COLUMNS
