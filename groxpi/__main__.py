@@ -22,6 +22,8 @@ configuration (environment; every GROXPI_X also reads PROXPI_X; README.md explai
   server:   PORT (5000), GROXPI_HOST (0.0.0.0), GROXPI_WORKERS (1),
             GROXPI_SHUTDOWN_TIMEOUT (10), GROXPI_LOGGING_LEVEL (INFO),
             GROXPI_ACCESS_LOG (false), GROXPI_ADMIN_TOKEN
+  secrets:  GROXPI_ADMIN_TOKEN_FILE, AWS_ACCESS_KEY_ID_FILE, AWS_SECRET_ACCESS_KEY_FILE
+            (read the value from that file instead)
   indexes:  GROXPI_INDEX_URL (PyPI), GROXPI_INDEX_TTL (1800),
             GROXPI_EXTRA_INDEX_URLS, GROXPI_EXTRA_INDEX_TTLS (180 each),
             GROXPI_NEGATIVE_TTL (60), GROXPI_CONNECT_TIMEOUT (3.1),

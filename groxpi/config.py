@@ -231,10 +231,35 @@ class _Env:
         self._environ = environ
 
     def raw(self, name: str) -> str | None:
-        value = self._environ.get(name)
-        if value is None and name.startswith("GROXPI_"):
-            value = self._environ.get("PROXPI_" + name.removeprefix("GROXPI_"))
-        return value
+        found = self.find(name)
+        return None if found is None else found[1]
+
+    def find(self, name: str) -> tuple[str, str] | None:
+        """The variable that holds ``name``'s value (itself or its PROXPI_ form), and the value."""
+        if name in self._environ:
+            return name, self._environ[name]
+        if name.startswith("GROXPI_"):
+            fallback = "PROXPI_" + name.removeprefix("GROXPI_")
+            if fallback in self._environ:
+                return fallback, self._environ[fallback]
+        return None
+
+    def secret(self, name: str, file_name: str) -> str | None:
+        """``name``, or what the file ``file_name`` names holds (the ``*_FILE`` convention
+        of container secrets, which keeps the secret out of the environment)."""
+        value, path = self.find(name), self.find(file_name)
+        if path is None or not path[1]:
+            return value[1] if value else None
+        if value is not None and value[1]:
+            raise ConfigError(f"{value[0]} and {path[0]}: set one of them, not both")
+        try:
+            text = Path(path[1]).read_text(encoding="utf-8").rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = (exc.strerror or str(exc)) if isinstance(exc, OSError) else "not UTF-8 text"
+            raise ConfigError(f"{path[0]}: cannot read {path[1]}: {reason}") from None
+        if not text:
+            raise ConfigError(f"{path[0]}: {path[1]} is empty")
+        return text
 
     def get(self, name: str, parse: Callable[[str], T], default: T) -> T:
         value = self.raw(name)
@@ -310,8 +335,8 @@ def _s3(env: _Env) -> S3Config:
         raise ConfigError("GROXPI_S3_BUCKET: required when GROXPI_STORAGE_TYPE is s3")
     return S3Config(
         endpoint_url=env.raw("AWS_ENDPOINT_URL") or None,
-        access_key=env.raw("AWS_ACCESS_KEY_ID"),
-        secret_key=env.raw("AWS_SECRET_ACCESS_KEY"),
+        access_key=env.secret("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID_FILE"),
+        secret_key=env.secret("AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY_FILE"),
         region=env.raw("AWS_REGION") or env.raw("AWS_DEFAULT_REGION") or "us-east-1",
         bucket=bucket,
         prefix=(env.raw("GROXPI_S3_PREFIX") or "groxpi").strip("/"),
@@ -346,7 +371,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         ),
         logging_level=env.get("GROXPI_LOGGING_LEVEL", _parse_level, d.logging_level),
         access_log=env.get("GROXPI_ACCESS_LOG", parse_bool, d.access_log),
-        admin_token=env.raw("GROXPI_ADMIN_TOKEN") or d.admin_token,
+        admin_token=env.secret("GROXPI_ADMIN_TOKEN", "GROXPI_ADMIN_TOKEN_FILE") or d.admin_token,
         negative_ttl=env.get("GROXPI_NEGATIVE_TTL", parse_seconds, d.negative_ttl),
         shutdown_timeout=env.get("GROXPI_SHUTDOWN_TIMEOUT", parse_seconds, d.shutdown_timeout),
         policies=_policies(env, upstreams),

@@ -149,3 +149,83 @@ def test_policies() -> None:
 )
 def test_release_age_durations(text: str, seconds: float) -> None:
     assert load_config({"GROXPI_MIN_RELEASE_AGE": text}).policies.min_release_age == seconds
+
+
+def test_secrets_from_files(tmp_path: Path) -> None:
+    token, key, secret = tmp_path / "token", tmp_path / "key", tmp_path / "secret"
+    token.write_text("t0ken with spaces \n")
+    key.write_text("AKIAEXAMPLE")
+    secret.write_text("s3cret\r\n")
+    config = load_config(
+        {
+            "GROXPI_ADMIN_TOKEN_FILE": str(token),
+            "GROXPI_STORAGE_TYPE": "s3",
+            "GROXPI_S3_BUCKET": "b",
+            "AWS_ACCESS_KEY_ID_FILE": str(key),
+            "AWS_SECRET_ACCESS_KEY_FILE": str(secret),
+        }
+    )
+    assert config.admin_token == "t0ken with spaces "  # only the trailing newline goes
+    assert config.s3 is not None
+    assert (config.s3.access_key, config.s3.secret_key) == ("AKIAEXAMPLE", "s3cret")
+    proxpi = load_config({"PROXPI_ADMIN_TOKEN_FILE": str(token)})  # the fallback holds here too
+    assert proxpi.admin_token == "t0ken with spaces "
+    plain = load_config({"GROXPI_ADMIN_TOKEN": "direct", "GROXPI_ADMIN_TOKEN_FILE": ""})
+    assert plain.admin_token == "direct"  # an empty *_FILE is unset, like other variables
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"GROXPI_ADMIN_TOKEN": "x", "GROXPI_ADMIN_TOKEN_FILE": "{token}"},
+            "GROXPI_ADMIN_TOKEN and GROXPI_ADMIN_TOKEN_FILE: set one of them, not both",
+        ),
+        (
+            {"PROXPI_ADMIN_TOKEN": "x", "GROXPI_ADMIN_TOKEN_FILE": "{token}"},
+            "PROXPI_ADMIN_TOKEN and GROXPI_ADMIN_TOKEN_FILE: set one",
+        ),
+        (
+            {"GROXPI_ADMIN_TOKEN_FILE": "{missing}"},
+            "GROXPI_ADMIN_TOKEN_FILE: cannot read {missing}: No such file or directory",
+        ),
+        ({"GROXPI_ADMIN_TOKEN_FILE": "{dir}"}, "GROXPI_ADMIN_TOKEN_FILE: cannot read {dir}:"),
+        ({"GROXPI_ADMIN_TOKEN_FILE": "{empty}"}, "GROXPI_ADMIN_TOKEN_FILE: {empty} is empty"),
+        ({"GROXPI_ADMIN_TOKEN_FILE": "{binary}"}, "GROXPI_ADMIN_TOKEN_FILE: cannot read {binary}"),
+        (
+            {
+                "GROXPI_STORAGE_TYPE": "s3",
+                "GROXPI_S3_BUCKET": "b",
+                "AWS_SECRET_ACCESS_KEY": "x",
+                "AWS_SECRET_ACCESS_KEY_FILE": "{token}",
+            },
+            "AWS_SECRET_ACCESS_KEY and AWS_SECRET_ACCESS_KEY_FILE:",
+        ),
+        (
+            {
+                "GROXPI_STORAGE_TYPE": "s3",
+                "GROXPI_S3_BUCKET": "b",
+                "AWS_ACCESS_KEY_ID_FILE": "{missing}",
+            },
+            "AWS_ACCESS_KEY_ID_FILE: cannot read",
+        ),
+    ],
+)
+def test_secret_file_errors_name_the_variables(
+    tmp_path: Path, env: dict[str, str], message: str
+) -> None:
+    paths = {
+        "token": tmp_path / "token",
+        "missing": tmp_path / "missing",
+        "dir": tmp_path,
+        "empty": tmp_path / "empty",
+        "binary": tmp_path / "binary",
+    }
+    paths["token"].write_text("t\n")
+    paths["empty"].write_text("\n")
+    paths["binary"].write_bytes(b"\xff\xfe\x00")
+    fill = {name: str(path) for name, path in paths.items()}
+    with pytest.raises(ConfigError) as info:
+        load_config({k: v.format(**fill) for k, v in env.items()})
+    assert str(info.value).startswith(message.format(**fill))
+    assert "\n" not in str(info.value)
