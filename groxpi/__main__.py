@@ -22,6 +22,8 @@ configuration (environment; every GROXPI_X also reads PROXPI_X; README.md explai
   server:   PORT (5000), GROXPI_HOST (0.0.0.0), GROXPI_WORKERS (1),
             GROXPI_SHUTDOWN_TIMEOUT (10), GROXPI_LOGGING_LEVEL (INFO),
             GROXPI_ACCESS_LOG (false), GROXPI_ADMIN_TOKEN
+  access:   GROXPI_AUTH_FILE (htpasswd file, bcrypt: clients need HTTP Basic),
+            GROXPI_AUTH_METRICS (false: /metrics stays open; /health always is)
   secrets:  GROXPI_ADMIN_TOKEN_FILE, AWS_ACCESS_KEY_ID_FILE, AWS_SECRET_ACCESS_KEY_FILE
             (read the value from that file instead)
   indexes:  GROXPI_INDEX_URL (PyPI), GROXPI_INDEX_TTL (1800),

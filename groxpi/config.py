@@ -17,6 +17,8 @@ from typing import TypeVar
 
 from yarl import URL
 
+from .htpasswd import HtpasswdError, read_htpasswd
+
 T = TypeVar("T")
 
 DEFAULT_INDEX_URL = "https://pypi.org/simple/"
@@ -115,6 +117,8 @@ class Config:
     logging_level: str = "INFO"
     access_log: bool = False
     admin_token: str | None = None
+    auth_file: Path | None = None  # htpasswd file: clients need HTTP Basic credentials
+    auth_metrics: bool = False  # /metrics needs them too (/health never does)
     negative_ttl: float = 60.0
     shutdown_timeout: float = 10.0
     policies: Policies = Policies()
@@ -347,6 +351,24 @@ def _s3(env: _Env) -> S3Config:
     )
 
 
+def _auth(env: _Env) -> tuple[Path | None, bool]:
+    """The htpasswd file, read once here so a bad one stops start-up, and AUTH_METRICS."""
+    raw = env.raw("GROXPI_AUTH_FILE")
+    metrics = env.get("GROXPI_AUTH_METRICS", parse_bool, False)
+    if not raw:
+        if metrics:
+            raise ConfigError("GROXPI_AUTH_METRICS: needs GROXPI_AUTH_FILE, which is not set")
+        return None, False
+    path = Path(raw)
+    try:
+        users = read_htpasswd(path)
+    except HtpasswdError as exc:
+        raise ConfigError(f"GROXPI_AUTH_FILE: {exc}") from None
+    if not users:
+        raise ConfigError(f"GROXPI_AUTH_FILE: {path} has no users")
+    return path, metrics
+
+
 def load_config(environ: Mapping[str, str]) -> Config:
     """Build a validated :class:`Config` from an environment mapping."""
     env = _Env(environ)
@@ -354,6 +376,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
     storage_type = env.get("GROXPI_STORAGE_TYPE", _parse_storage, d.storage_type)
     cache_dir = env.raw("GROXPI_CACHE_DIR")
     upstreams = _upstreams(env)
+    auth_file, auth_metrics = _auth(env)
     return Config(
         host=env.raw("GROXPI_HOST") or d.host,
         port=env.get("PORT", _parse_port, d.port),
@@ -372,6 +395,8 @@ def load_config(environ: Mapping[str, str]) -> Config:
         logging_level=env.get("GROXPI_LOGGING_LEVEL", _parse_level, d.logging_level),
         access_log=env.get("GROXPI_ACCESS_LOG", parse_bool, d.access_log),
         admin_token=env.secret("GROXPI_ADMIN_TOKEN", "GROXPI_ADMIN_TOKEN_FILE") or d.admin_token,
+        auth_file=auth_file,
+        auth_metrics=auth_metrics,
         negative_ttl=env.get("GROXPI_NEGATIVE_TTL", parse_seconds, d.negative_ttl),
         shutdown_timeout=env.get("GROXPI_SHUTDOWN_TIMEOUT", parse_seconds, d.shutdown_timeout),
         policies=_policies(env, upstreams),

@@ -229,3 +229,39 @@ def test_secret_file_errors_name_the_variables(
         load_config({k: v.format(**fill) for k, v in env.items()})
     assert str(info.value).startswith(message.format(**fill))
     assert "\n" not in str(info.value)
+
+
+def test_auth_file(tmp_path: Path) -> None:
+    path = tmp_path / "htpasswd"
+    path.write_text("alice:$2y$04$" + "a" * 53 + "\n")
+    config = load_config({"PROXPI_AUTH_FILE": str(path), "GROXPI_AUTH_METRICS": "true"})
+    assert (config.auth_file, config.auth_metrics) == (path, True)
+    assert load_config({"GROXPI_AUTH_FILE": str(path)}).auth_metrics is False
+    assert load_config({}).auth_file is None
+
+
+@pytest.mark.parametrize(
+    ("content", "env", "message"),
+    [
+        (None, {}, "GROXPI_AUTH_FILE: cannot read {path}: No such file or directory"),
+        ("alice:$apr1$x$y\n", {}, "GROXPI_AUTH_FILE: {path}: line 1: user 'alice' has no bcrypt"),
+        ("# nobody\n", {}, "GROXPI_AUTH_FILE: {path} has no users"),
+        ("alice:$2y$04$" + "a" * 53, {"GROXPI_AUTH_METRICS": "maybe"}, "GROXPI_AUTH_METRICS:"),
+    ],
+)
+def test_auth_file_errors(
+    tmp_path: Path, content: str | None, env: dict[str, str], message: str
+) -> None:
+    path = tmp_path / "htpasswd"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ConfigError) as info:
+        load_config({"GROXPI_AUTH_FILE": str(path), **env})
+    assert str(info.value).startswith(message.format(path=path))
+    assert "\n" not in str(info.value)
+
+
+def test_auth_metrics_needs_an_auth_file() -> None:
+    with pytest.raises(ConfigError, match=r"^GROXPI_AUTH_METRICS: needs GROXPI_AUTH_FILE"):
+        load_config({"GROXPI_AUTH_METRICS": "true"})
+    assert load_config({"GROXPI_AUTH_METRICS": "false"}).auth_metrics is False

@@ -51,6 +51,24 @@ def test_invalid_config_is_one_line_naming_the_variable() -> None:
     ]
 
 
+def test_bad_auth_file_stops_startup_with_one_line(tmp_path: Path) -> None:
+    auth_file = tmp_path / "htpasswd"
+    auth_file.write_text("alice:$apr1$md5-is-not-accepted\n")
+    result = run_cli(GROXPI_AUTH_FILE=str(auth_file), PORT=str(free_port()))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"groxpi: invalid configuration: GROXPI_AUTH_FILE: {auth_file}: line 1: "
+        "user 'alice' has no bcrypt hash (make it with htpasswd -B)"
+    ]
+    auth_file.unlink()
+    missing = run_cli(GROXPI_AUTH_FILE=str(auth_file), PORT=str(free_port()))
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines() == [
+        f"groxpi: invalid configuration: GROXPI_AUTH_FILE: cannot read {auth_file}: "
+        "No such file or directory"
+    ]
+
+
 def test_unusable_cache_dir_stops_startup(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")

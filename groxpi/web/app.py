@@ -19,7 +19,7 @@ from ..shared_bodies import SharedBodies
 from ..sources import build_sources
 from ..storage import create_storage
 from ..upstream import Reachability, UpstreamClient
-from . import admin, files, metrics, simple
+from . import admin, auth, files, metrics, simple
 from .state import SERVICES, Services
 from .worker_metrics import WorkerMetrics, server_directory
 
@@ -65,8 +65,21 @@ def create_app(config: Config, server_pid: int | None = None) -> web.Application
     metrics_dir = server_directory(config.cache_dir / "metrics", server_pid or os.getpid())
     metrics.setup(app, WorkerMetrics(metrics_dir))
     admin.add_routes(app)
+    if config.auth_file is not None:
+        auth.setup(app, config.auth_file, open_handlers(config))
     app.cleanup_ctx.append(_lifecycle)
     return app
+
+
+def open_handlers(config: Config) -> list[auth.AnyHandler]:
+    """What needs no Basic credentials: probes, and the cache control endpoints when
+    the admin token guards them (one Authorization header cannot carry both)."""
+    handlers: list[auth.AnyHandler] = [admin.health]
+    if not config.auth_metrics:
+        handlers.append(metrics.metrics)
+    if config.admin_token is not None:
+        handlers += [admin.drop_project_list, admin.drop_project]
+    return handlers
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:

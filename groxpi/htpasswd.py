@@ -1,0 +1,73 @@
+"""htpasswd files of bcrypt entries, as ``htpasswd -B`` writes them.
+
+Only parsing lives here, no password check: start-up rejects a bad file with
+one line before serving, and a reload keeps the last good users when an edit
+is half written, both without running bcrypt.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+# $2a$, $2b$ and $2y$ are one algorithm (bcrypt) as different tools label it;
+# then a two-digit cost and 53 characters of salt and hash.
+_BCRYPT = re.compile(r"\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}")
+MIN_COST, MAX_COST = 4, 31
+DEFAULT_COST = 10  # htpasswd -B's, for the dummy check of a file with no users
+
+
+class HtpasswdError(ValueError):
+    """A file that cannot be used; the message says where and why, never a hash."""
+
+
+@dataclass(frozen=True, slots=True)
+class Users:
+    """Users and their bcrypt hashes, in file order."""
+
+    entries: tuple[tuple[bytes, bytes], ...] = ()  # (user name as UTF-8, hash)
+    cost: int = DEFAULT_COST  # the highest cost in the file: what a check for an unknown user costs
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+def parse_htpasswd(text: str) -> Users:
+    """``user:$2y$...`` lines; blank lines and ``#`` comments are skipped."""
+    entries: list[tuple[bytes, bytes]] = []
+    seen: set[str] = set()
+    cost = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        user, sep, hashed = line.partition(":")
+        if not sep or not user:
+            raise HtpasswdError(f"line {number}: not user:hash")
+        match = _BCRYPT.fullmatch(hashed)
+        if match is None:
+            raise HtpasswdError(
+                f"line {number}: user {user!r} has no bcrypt hash (make it with htpasswd -B)"
+            )
+        if not MIN_COST <= int(match.group(1)) <= MAX_COST:
+            raise HtpasswdError(f"line {number}: bcrypt cost {match.group(1)} is out of range")
+        if user in seen:
+            raise HtpasswdError(f"line {number}: user {user!r} appears twice")
+        seen.add(user)
+        entries.append((user.encode(), hashed.encode("ascii")))
+        cost = max(cost, int(match.group(1)))
+    return Users(tuple(entries), cost or DEFAULT_COST)
+
+
+def read_htpasswd(path: Path) -> Users:
+    """Parse the file at ``path``; errors name the path."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = (exc.strerror or str(exc)) if isinstance(exc, OSError) else "not UTF-8 text"
+        raise HtpasswdError(f"cannot read {path}: {reason}") from None
+    try:
+        return parse_htpasswd(text)
+    except HtpasswdError as exc:
+        raise HtpasswdError(f"{path}: {exc}") from None
