@@ -9,6 +9,7 @@ Where pages come from and which policies apply is the pipeline's business
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections import deque
@@ -121,6 +122,12 @@ class IndexCache:
 
     def invalidate(self, name: str) -> bool:
         return self._entries.pop(name, None) is not None
+
+    def held_projects(self, limit: int) -> list[str]:
+        """Projects whose page is in memory, the most recently refreshed first."""
+        entries = self._entries
+        held = (key for key in reversed(entries) if isinstance(entries[key].value, CachedProject))
+        return list(itertools.islice(held, limit))
 
     async def _get(
         self, key: str, fetch: Callable[[], Awaitable[_Entry]]

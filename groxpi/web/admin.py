@@ -20,6 +20,8 @@ from .errors import answers_errors
 from .state import SERVICES, Services
 
 REACHABILITY = web.AppKey("reachability", Reachability)
+HOME_PROJECTS = 50
+"""Pages in memory the home page offers to invalidate, the most recently refreshed."""
 
 
 def human_size(size: float) -> str:
@@ -58,6 +60,11 @@ async def home(request: web.Request) -> dict[str, Any]:
         "file_misses": files.stats.misses,
         "upstreams": services.config.upstreams,
         "pages_note": pages_note(services),
+        # Cache control: with the token the page asks for it; without, only loopback may.
+        "admin_token_set": services.config.admin_token is not None,
+        "viewer_is_loopback": is_loopback(request.remote),
+        "port": services.config.port,
+        "held_projects": index.held_projects(HOME_PROJECTS),
     }
 
 
@@ -109,8 +116,20 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
+def is_loopback(remote: str | None) -> bool:
+    """The peer is this machine (``::ffff:127.0.0.1`` too, as a dual-stack socket shows it)."""
+    try:
+        address = ipaddress.ip_address(remote or "")
+    except ValueError:
+        return False
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
 def authorize(request: web.Request) -> None:
-    """Admin token when configured (constant-time compare); otherwise loopback only."""
+    """Admin token when configured (constant-time compare), from any address; otherwise
+    loopback only. With GROXPI_AUTH_FILE a Basic user is not enough: the token is needed
+    (then these routes skip the Basic check), or, without a token, a user on loopback."""
     token = request.app[SERVICES].config.admin_token
     if token is not None:
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
@@ -120,11 +139,7 @@ def authorize(request: web.Request) -> None:
                 headers={"WWW-Authenticate": "Bearer"},
             )
         return
-    try:
-        loopback = ipaddress.ip_address(request.remote or "").is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    if not is_loopback(request.remote):
         raise web.HTTPForbidden(text="403 Forbidden: cache control is allowed from loopback only\n")
 
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from unittest import mock
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, make_mocked_request
 
-from groxpi.web.admin import authorize
+from groxpi.web.admin import authorize, home
 from tests.support.fake_index import FakeIndex, Release
 from tests.web.conftest import JSON, ClientFactory, wait_idle
+from tests.web.test_auth import basic, write_htpasswd
 
 
 async def test_home_page_shows_stats(client: TestClient, fake_index: FakeIndex) -> None:
@@ -97,3 +99,83 @@ async def test_non_loopback_client_is_forbidden_without_token(client: TestClient
     )
     with pytest.raises(web.HTTPForbidden):
         authorize(request)
+
+
+def _remote(client: TestClient, address: str, headers: dict[str, str] | None = None) -> web.Request:
+    transport = mock.Mock()
+    transport.get_extra_info.return_value = (address, 4000)
+    return make_mocked_request(
+        "DELETE", "/cache/list", headers=headers, app=client.server.app, transport=transport
+    )
+
+
+async def test_token_admits_any_address_and_loopback_needs_none(
+    make_client: ClientFactory,
+) -> None:
+    client = await make_client(GROXPI_ADMIN_TOKEN="s3cret")
+    authorize(_remote(client, "203.0.113.9", {"Authorization": "Bearer s3cret"}))
+    authorize(_remote(client, "2001:db8::9", {"Authorization": "Bearer s3cret"}))
+    for address in ("203.0.113.9", "127.0.0.1"):  # the token is needed from loopback too
+        with pytest.raises(web.HTTPUnauthorized):
+            authorize(_remote(client, address))
+    without = await make_client()
+    for address in ("127.0.0.1", "::1", "::ffff:127.0.0.1", "127.8.9.10"):
+        authorize(_remote(without, address))
+    for address in ("203.0.113.9", "::ffff:203.0.113.9", "10.0.0.1", ""):
+        with pytest.raises(web.HTTPForbidden):
+            authorize(_remote(without, address))
+
+
+async def test_basic_user_needs_the_admin_token_to_delete(
+    make_client: ClientFactory, tmp_path: Path
+) -> None:
+    htpasswd = write_htpasswd(tmp_path / "htpasswd", alice="wonder land")
+    user = {"Authorization": basic("alice", "wonder land")}
+    client = await make_client(GROXPI_AUTH_FILE=htpasswd, GROXPI_ADMIN_TOKEN="s3cret")
+    for path in ("/cache/list", "/cache/alpha"):
+        for headers in ({}, user, {"Authorization": "Bearer wrong"}):
+            response = await client.delete(path, headers=headers)
+            assert response.status == 401, (path, headers)
+            assert response.headers["WWW-Authenticate"] == "Bearer"
+        bearer = await client.delete(path, headers={"Authorization": "Bearer s3cret"})
+        assert bearer.status == 200
+    assert (await client.get("/", headers={"Authorization": "Bearer s3cret"})).status == 401
+    # Without a token: a user of the file, and on loopback (the test client is).
+    no_token = await make_client(GROXPI_AUTH_FILE=htpasswd)
+    refused = await no_token.delete("/cache/list")
+    assert refused.status == 401
+    assert refused.headers["WWW-Authenticate"] == 'Basic realm="groxpi"'
+    assert (await no_token.delete("/cache/list", headers=user)).status == 200
+
+
+async def test_home_page_offers_invalidation_with_the_token(
+    make_client: ClientFactory, fake_index: FakeIndex
+) -> None:
+    client = await make_client(GROXPI_ADMIN_TOKEN="s3cret")
+    await client.get("/simple/alpha/")
+    await client.get("/simple/beta/")
+    await client.get("/simple/")
+    html = await (await client.get("/")).text()
+    assert 'id="adminToken" type="password"' in html
+    assert 'data-invalidate="list"' in html and 'id="invalidateProject"' in html
+    assert html.index('data-invalidate="beta"') < html.index('data-invalidate="alpha"')
+    assert '"Bearer " + token.value' in html and 'method: "DELETE"' in html
+    assert "s3cret" not in html
+
+
+async def test_home_page_without_token_offers_actions_to_loopback_only(
+    make_client: ClientFactory,
+) -> None:
+    client = await make_client()
+    await client.get("/simple/alpha/")
+    html = await (await client.get("/")).text()
+    assert 'data-invalidate="alpha"' in html  # a loopback viewer needs no token
+    assert 'id="adminToken"' not in html
+    transport = mock.Mock()
+    transport.get_extra_info.return_value = ("203.0.113.9", 4000)
+    remote = make_mocked_request("GET", "/", app=client.server.app, transport=transport)
+    response = await home(remote)
+    assert isinstance(response, web.Response) and response.text is not None
+    assert "data-invalidate" not in response.text
+    assert "allowed from this machine only" in response.text
+    assert "GROXPI_ADMIN_TOKEN" in response.text
