@@ -361,11 +361,10 @@ def _auth(env: _Env) -> tuple[Path | None, bool]:
         return None, False
     path = Path(raw)
     try:
-        users = read_htpasswd(path)
+        if not read_htpasswd(path):
+            raise HtpasswdError(f"{path} has no users")
     except HtpasswdError as exc:
         raise ConfigError(f"GROXPI_AUTH_FILE: {exc}") from None
-    if not users:
-        raise ConfigError(f"GROXPI_AUTH_FILE: {path} has no users")
     return path, metrics
 
 
