@@ -395,7 +395,7 @@ def test_readme_pip_commands_trust_plain_http_hosts() -> None:
         for line in body.splitlines():
             if not re.search(r"\bpip (install|download)\b", line) or "uv pip" in line:
                 continue
-            for host in re.findall(r"--index-url http://([^/:\s]+)", line):
+            for host in re.findall(r"--index-url http://(?:[^@/\s]*@)?([^/:\s]+)", line):
                 seen += 1
                 if host not in LOOPBACK:  # pip refuses other plain-http indexes without it
                     assert f"--trusted-host {host}" in line, line
