@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import shutil
+import subprocess
 import threading
 from pathlib import Path
 
@@ -38,6 +40,15 @@ def write_htpasswd(path: Path, cost: int = 4, **users: str) -> Path:
         hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=cost)).decode()
         lines.append(f"{user}:$2y${hashed[4:]}\n")
     path.write_text("".join(lines))
+    return path
+
+
+def run_htpasswd(path: Path, **users: str) -> Path:
+    """The file as Apache's own tool makes it (``htpasswd -B``), cost 4."""
+    for n, (user, password) in enumerate(users.items()):
+        create = ["-c"] if n == 0 else []
+        command = ["htpasswd", "-B", "-C", "4", "-b", *create, str(path), user, password]
+        subprocess.run(command, check=True, capture_output=True)
     return path
 
 
@@ -108,6 +119,17 @@ async def test_unknown_user_costs_a_check_like_a_known_one(
     assert len(checked) == 2  # bcrypt ran for a name that is not in the file
     assert checked[0] not in {hashed for _, hashed in auth.users.entries}
     assert checked[0].startswith(b"$2b$05$")  # a dummy of the file's highest cost
+    await auth.close()
+
+
+@pytest.mark.skipif(shutil.which("htpasswd") is None, reason="needs htpasswd (apache2-utils)")
+async def test_a_file_made_by_htpasswd(tmp_path: Path, clock: Clock) -> None:
+    path = run_htpasswd(tmp_path / "htpasswd", alice="wonder land", bob="builder")
+    auth = BasicAuth(path, clock=clock)
+    assert [name for name, _ in auth.users.entries] == [b"alice", b"bob"]
+    assert await verify(auth, basic("alice", "wonder land")) == b"alice"
+    assert await verify(auth, basic("bob", "builder")) == b"bob"
+    assert await verify(auth, basic("bob", "wonder land")) is None
     await auth.close()
 
 
