@@ -54,11 +54,12 @@ def run_htpasswd(path: Path, **users: str) -> Path:
 
 @pytest.fixture
 def checked(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """The hash of every bcrypt check run, in order."""
+    """The hash of every bcrypt check run, in order; each must run off the event loop."""
     calls: list[bytes] = []
     real = bcrypt.checkpw
 
     def counting(password: bytes, hashed: bytes) -> bool:
+        assert threading.current_thread().name.startswith("groxpi-bcrypt")
         calls.append(hashed)
         return real(password, hashed)
 
