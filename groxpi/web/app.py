@@ -66,7 +66,12 @@ def create_app(config: Config, server_pid: int | None = None) -> web.Application
     metrics.setup(app, WorkerMetrics(metrics_dir))
     admin.add_routes(app)
     app.cleanup_ctx.append(_lifecycle)
+    app.on_shutdown.append(_mark_stopping)
     return app
+
+
+async def _mark_stopping(app: web.Application) -> None:
+    app[SERVICES].stopping = True
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
