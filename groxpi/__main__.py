@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import logging
 import os
@@ -11,11 +12,10 @@ import platform
 import signal
 import socket
 import sys
-from multiprocessing import get_context
-from multiprocessing.process import BaseProcess
 
 from . import __version__
 from .config import Config, ConfigError, load_config
+from .supervisor import STOP_SIGNALS, Supervisor
 
 ENV_HELP = """\
 configuration (environment; every GROXPI_X also reads PROXPI_X; README.md explains each):
@@ -67,7 +67,6 @@ def serve(config: Config, reuse_port: bool = False, server_pid: int | None = Non
     return uvloop.run(_serve(config, reuse_port, server_pid))
 
 
-_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _early_stop = False
 
 
@@ -81,9 +80,9 @@ def _worker(config: Config, server_pid: int) -> None:
     # Forked with stop signals blocked and the parent's forwarding handler inherited:
     # replace that handler before unblocking, so an early SIGTERM stops this worker
     # gracefully instead of running the parent's code here.
-    for signum in _STOP_SIGNALS:
+    for signum in STOP_SIGNALS:
         signal.signal(signum, _note_early_stop)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     sys.exit(serve(config, reuse_port=True, server_pid=server_pid))
 
 
@@ -111,7 +110,7 @@ async def _serve(config: Config, reuse_port: bool, server_pid: int | None) -> in
         return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in _STOP_SIGNALS:
+    for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
     if _early_stop:
         stop.set()
@@ -136,29 +135,16 @@ def _check_port(config: Config) -> None:
 
 
 def serve_workers(config: Config) -> int:
-    """Several processes accepting on one port (SO_REUSEPORT); signals go to all."""
-    context = get_context("fork")
-    workers: list[BaseProcess] = [
-        context.Process(target=_worker, args=(config, os.getpid()), name=f"groxpi-worker-{n}")
-        for n in range(config.workers)
-    ]
+    """Several processes accepting on one port (SO_REUSEPORT), kept running by a supervisor.
 
-    def forward(signum: int, _frame: object) -> None:
-        for worker in workers:
-            if worker.pid is not None and worker.is_alive():
-                os.kill(worker.pid, signal.SIGTERM)
+    Each worker is told this process's pid: their metrics add up under it, the
+    restarted ones' included.
+    """
+    # Imported once here rather than in every worker: each (re)start forks with the
+    # web stack loaded, so it serves sooner and shares those pages with its siblings.
+    from .web import app  # noqa: F401
 
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    try:
-        for worker in workers:
-            worker.start()
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-    for worker in workers:
-        worker.join()
-    return max((w.exitcode or 0) for w in workers)
+    return Supervisor(functools.partial(_worker, config, os.getpid()), config.workers).run()
 
 
 def main(argv: list[str] | None = None) -> int:
