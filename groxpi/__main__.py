@@ -13,15 +13,15 @@ import signal
 import socket
 import sys
 
-from . import __version__
-from .config import Config, ConfigError, load_config
+from . import __version__, logs
+from .config import Config, ConfigError, load_config, requested_log_format
 from .supervisor import STOP_SIGNALS, Supervisor
 
 ENV_HELP = """\
 configuration (environment; every GROXPI_X also reads PROXPI_X; README.md explains each):
   server:   PORT (5000), GROXPI_HOST (0.0.0.0), GROXPI_WORKERS (1),
             GROXPI_SHUTDOWN_TIMEOUT (10), GROXPI_LOGGING_LEVEL (INFO),
-            GROXPI_ACCESS_LOG (false), GROXPI_ADMIN_TOKEN
+            GROXPI_LOG_FORMAT (text|json), GROXPI_ACCESS_LOG (false), GROXPI_ADMIN_TOKEN
   indexes:  GROXPI_INDEX_URL (PyPI), GROXPI_INDEX_TTL (1800),
             GROXPI_EXTRA_INDEX_URLS, GROXPI_EXTRA_INDEX_TTLS (180 each),
             GROXPI_NEGATIVE_TTL (60), GROXPI_CONNECT_TIMEOUT (3.1),
@@ -83,7 +83,12 @@ def _worker(config: Config, server_pid: int) -> None:
     for signum in STOP_SIGNALS:
         signal.signal(signum, _note_early_stop)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-    sys.exit(serve(config, reuse_port=True, server_pid=server_pid))
+    try:
+        code = serve(config, reuse_port=True, server_pid=server_pid)
+    except Exception:  # logged in the configured format, not as multiprocessing's traceback
+        logging.getLogger("groxpi").exception("worker failed")
+        code = 1
+    sys.exit(code)
 
 
 async def _serve(config: Config, reuse_port: bool, server_pid: int | None) -> int:
@@ -106,7 +111,7 @@ async def _serve(config: Config, reuse_port: bool, server_pid: int | None) -> in
     except StorageError as exc:
         if runner is not None:
             await runner.cleanup()
-        print(f"groxpi: storage unusable: {exc}", file=sys.stderr)
+        logs.fatal(f"storage unusable: {exc}")
         return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -157,19 +162,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(env)
     except ConfigError as exc:
-        print(f"groxpi: invalid configuration: {exc}", file=sys.stderr)
+        logs.fatal(f"invalid configuration: {exc}", json=requested_log_format(env) == "json")
         return 2
-    logging.basicConfig(
-        level=config.logging_level,
-        format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
-    )
+    logs.configure(config.logging_level, config.log_format)
     log = logging.getLogger("groxpi")
     try:
         _check_port(config)
     except OSError as exc:
-        print(
-            f"groxpi: cannot listen on {config.host}:{config.port}: {exc.strerror}", file=sys.stderr
-        )
+        logs.fatal(f"cannot listen on {config.host}:{config.port}: {exc.strerror}")
         return 2
     log.info(
         "%s listening on http://%s:%d/ (index %s, %s storage)",

@@ -1,25 +1,30 @@
-"""End to end, as an operator runs it: metrics over several workers, workers killed."""
+"""End to end, as an operator runs it: metrics over several workers, workers killed, logs."""
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import json
 import os
 import re
 import signal
 import time
+import urllib.error
 import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import GroxpiFactory
 from tests.support.server import GroxpiProcess
+from tests.test_logs import PIP_AGENT
 
 PAGE_ROUTE = {"method": "GET", "route": "/simple/{project}/", "status": "200"}
 
 
-def get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=30) as response:
-        return bytes(response.read())
+def get(url: str, user_agent: str | None = None) -> bytes:
+    headers = {"User-Agent": user_agent} if user_agent else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as r:
+        return bytes(r.read())
 
 
 def both_workers(server: GroxpiProcess, expected: set[int] | None = None) -> set[int]:
@@ -129,3 +134,52 @@ def test_a_killed_worker_is_replaced_and_its_counts_still_add_up(
     stopping = log.index("groxpi.supervisor: SIGTERM: stopping the workers")
     assert "restarting" not in log[stopping:] and "started in place" not in log[stopping:]
     assert "Traceback" not in log
+
+
+def test_json_logs_are_one_object_a_line_with_access_fields(groxpi_server: GroxpiFactory) -> None:
+    server = groxpi_server(GROXPI_WORKERS=2, GROXPI_LOG_FORMAT="json", GROXPI_ACCESS_LOG="true")
+    workers = both_workers(server)
+    get(f"{server.url}/simple/alpha/", PIP_AGENT)
+    get(f"{server.url}/simple/alpha/?format=text/html", "x" * 2000)
+    with contextlib.suppress(urllib.error.HTTPError):
+        get(f"{server.url}/simple/no-such-project/")
+    assert server.stop() == 0
+    lines = [json.loads(line) for line in server.log_text().splitlines()]  # every line is JSON
+    assert server.proc is not None
+    parent = server.proc.pid
+    for line in lines:
+        assert {"timestamp", "level", "logger", "message", "worker"} <= line.keys()
+        assert line["worker"] in workers | {parent}
+        datetime.datetime.fromisoformat(line["timestamp"]).utcoffset()  # ISO 8601, with zone
+        assert line["timestamp"].endswith("+00:00")
+    assert "listening on http://127.0.0.1" in lines[0]["message"]
+    assert (lines[0]["logger"], lines[0]["worker"]) == ("groxpi", parent)
+    assert any(line["logger"] == "groxpi.supervisor" for line in lines)
+    access = [line for line in lines if line["logger"] == "aiohttp.access"]
+    page = next(line for line in access if line["path"] == "/simple/alpha/")
+    assert page["method"] == "GET" and page["status"] == 200 and page["bytes"] > 0
+    assert page["user_agent"] == PIP_AGENT and page["remote"] == "127.0.0.1"
+    assert isinstance(page["duration_ms"], float) and page["duration_ms"] >= 0
+    assert re.search(
+        r'"GET /simple/alpha/ HTTP/1.1" 200 \d+ "pip/24.0" \d+\.\dms$', page["message"]
+    )
+    long = next(line for line in access if line["path"].startswith("/simple/alpha/?format="))
+    assert long["user_agent"] == "x" * 512
+    missing = next(line for line in access if line["path"] == "/simple/no-such-project/")
+    assert missing["status"] == 404
+
+
+def test_text_access_lines_carry_the_duration_and_a_short_user_agent(
+    groxpi_server: GroxpiFactory,
+) -> None:
+    server = groxpi_server(GROXPI_ACCESS_LOG="true")
+    get(f"{server.url}/simple/alpha/", PIP_AGENT)
+    assert server.stop() == 0
+    log = server.log_text()
+    assert re.search(
+        r"INFO \[\d+\] aiohttp.access: 127\.0\.0\.1 "
+        r'"GET /simple/alpha/ HTTP/1.1" 200 \d+ "pip/24.0" \d+\.\dms$',
+        log,
+        re.MULTILINE,
+    ), log
+    assert '"installer"' not in log
