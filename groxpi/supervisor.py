@@ -175,28 +175,25 @@ class Supervisor:
                     self._unclean = True
                     log.warning("worker %d %s while stopping", pid, describe_exit(exitcode))
                 continue
-            ran = slot.backoff.uptime()
-            delay = slot.backoff.died()
-            if delay is None:
-                log.error(
-                    "worker %d %s after %.1f s: %d early exits in a row, "
-                    "giving up and stopping the other workers",
-                    pid,
-                    describe_exit(exitcode),
-                    ran,
-                    slot.backoff.early_deaths,
-                )
-                self._failed = True
-                self._stop()
-                continue
+            self._died(slot, f"worker {pid} {describe_exit(exitcode)}")
+
+    def _died(self, slot: _Slot, what: str) -> None:
+        """Schedule the slot's restart, or give up if its workers cannot start."""
+        ran = slot.backoff.uptime()
+        delay = slot.backoff.died()
+        if delay is None:
             log.error(
-                "worker %d %s after %.1f s; restarting it in %.1f s",
-                pid,
-                describe_exit(exitcode),
+                "%s after %.1f s: %d early exits in a row, "
+                "giving up and stopping the other workers",
+                what,
                 ran,
-                delay,
+                slot.backoff.early_deaths,
             )
-            slot.restart_at = self._clock() + delay
+            self._failed = True
+            self._stop()
+            return
+        log.error("%s after %.1f s; restarting it in %.1f s", what, ran, delay)
+        slot.restart_at = self._clock() + delay
 
     def _start(self, slots: Iterable[_Slot]) -> None:
         """Fork with stop signals blocked: each worker installs its own handlers first."""
@@ -208,9 +205,13 @@ class Supervisor:
                 process = self._context.Process(
                     target=self._child, name=f"groxpi-worker-{slot.number}"
                 )
-                process.start()
-                slot.process, slot.restart_at = process, None
                 slot.backoff.started()
+                try:
+                    process.start()
+                except OSError as exc:  # fork failed (out of memory or processes)
+                    self._died(slot, f"could not fork worker {slot.number} ({exc})")
+                    continue
+                slot.process, slot.restart_at = process, None
                 if slot.last_pid is not None:
                     log.info("worker %d started in place of worker %d", process.pid, slot.last_pid)
                 slot.last_pid = process.pid

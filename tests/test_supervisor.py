@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import signal
 
-from groxpi.supervisor import BackOff, describe_exit
+import pytest
+
+from groxpi.supervisor import BackOff, Supervisor, describe_exit
 
 
 class Clock:
@@ -69,3 +71,29 @@ def test_exit_descriptions() -> None:
     assert describe_exit(-signal.SIGKILL) == "was killed by SIGKILL"
     assert describe_exit(-signal.SIGSEGV) == "was killed by SIGSEGV"
     assert describe_exit(-200) == "was killed by signal 200"
+
+
+class Unforkable:
+    """A process whose fork fails, as when the machine is out of memory or processes."""
+
+    def __init__(self, **_: object) -> None:
+        pass
+
+    def start(self) -> None:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+
+def test_a_failed_fork_is_retried_with_back_off_then_given_up(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    supervisor = Supervisor(lambda: None, 1, clock)
+    monkeypatch.setattr(supervisor._context, "Process", Unforkable)
+    [slot] = supervisor._slots
+    for delay in (0.5, 1.0, 2.0, 4.0):
+        supervisor._start([slot])
+        assert slot.process is None and slot.restart_at == clock.now + delay
+    supervisor._start([slot])
+    assert slot.restart_at is None and supervisor._failed and supervisor._stopping
+    assert "could not fork worker 0 ([Errno 11] Resource temporarily unavailable)" in caplog.text
+    assert "5 early exits in a row, giving up" in caplog.text
