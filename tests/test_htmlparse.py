@@ -98,9 +98,20 @@ def test_project_list() -> None:
     assert listing.meta.api_version == "1.0"
 
 
+def test_bytes_and_str_parse_alike() -> None:
+    html = page('<a href="x">caf\u00e9-1.0.tar.gz</a>')
+    assert parse_project_page(html.encode(), BASE, "p") == parse_project_page(html, BASE, "p")
+
+
 @pytest.mark.parametrize(
     "tail",
-    ["<", "<a", '<a href="x', "<a href=x", '<a href="x" ', "</bo", "<!--", "<!-- x", "<!DOC"],
+    [
+        *("<", "<a", '<a href="x', "<a href=x", '<a href="x" ', "</bo", "<!--", "<!-- x", "<!DOC"),
+        '<a href="b.whl" data-requires-python=">=3',  # a ">" in the cut attribute value
+        "<!-- a > b",
+        "<script>if (a > b",
+        '<a href="b.whl">b.wh',  # inside the text of a link
+    ],
 )
 def test_page_cut_inside_markup_is_refused(tail: str) -> None:
     html = page('<a href="a.whl">a.whl</a>').removesuffix("</body></html>") + tail
@@ -119,3 +130,21 @@ def test_complete_page_is_accepted(tail: str) -> None:
 def test_garbage_is_refused() -> None:
     with pytest.raises(ValueError):
         parse_project_page("<html><body><<<</not a simple page", BASE, "p")
+
+
+def test_big_documents_parse_in_pieces_like_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    links = "".join(
+        f'<a href="p{n}-1.0.tar.gz#sha256={DIGEST}" data-requires-python="&gt;=3.{n}">'
+        f"p{n}-1.0.tar.gz</A >\n"
+        for n in range(300)
+    )
+    html = page(links, '<meta name="pypi:project-status" content="archived">')
+    whole = parse_project_page(html, BASE, "p")
+    names = [p.name for p in parse_project_list(html).projects]
+    monkeypatch.setattr("groxpi.htmlparse.PIECE", 100)  # about one link a piece
+    assert parse_project_page(html, BASE, "p") == whole
+    assert [p.name for p in parse_project_list(html).projects] == names
+    assert len(names) == 300 and whole.files[299].requires_python == ">=3.299"
+    assert whole.project_status == ProjectStatus(status="archived")
+    with pytest.raises(ValueError):
+        parse_project_list(html[:-30])
