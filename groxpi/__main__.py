@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import logging
 import os
@@ -11,17 +12,16 @@ import platform
 import signal
 import socket
 import sys
-from multiprocessing import get_context
-from multiprocessing.process import BaseProcess
 
-from . import __version__
-from .config import Config, ConfigError, load_config
+from . import __version__, logs
+from .config import Config, ConfigError, load_config, requested_log_format
+from .supervisor import STOP_SIGNALS, Supervisor
 
 ENV_HELP = """\
 configuration (environment; every GROXPI_X also reads PROXPI_X; README.md explains each):
   server:   PORT (5000), GROXPI_HOST (0.0.0.0), GROXPI_WORKERS (1),
             GROXPI_SHUTDOWN_TIMEOUT (10), GROXPI_LOGGING_LEVEL (INFO),
-            GROXPI_ACCESS_LOG (false), GROXPI_ADMIN_TOKEN
+            GROXPI_LOG_FORMAT (text|json), GROXPI_ACCESS_LOG (false), GROXPI_ADMIN_TOKEN
   access:   GROXPI_AUTH_FILE (htpasswd file, bcrypt: clients need HTTP Basic),
             GROXPI_AUTH_METRICS (false: /metrics stays open; /health always is)
   secrets:  GROXPI_ADMIN_TOKEN_FILE, AWS_ACCESS_KEY_ID_FILE, AWS_SECRET_ACCESS_KEY_FILE
@@ -71,7 +71,6 @@ def serve(config: Config, reuse_port: bool = False, server_pid: int | None = Non
     return uvloop.run(_serve(config, reuse_port, server_pid))
 
 
-_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _early_stop = False
 
 
@@ -85,10 +84,15 @@ def _worker(config: Config, server_pid: int) -> None:
     # Forked with stop signals blocked and the parent's forwarding handler inherited:
     # replace that handler before unblocking, so an early SIGTERM stops this worker
     # gracefully instead of running the parent's code here.
-    for signum in _STOP_SIGNALS:
+    for signum in STOP_SIGNALS:
         signal.signal(signum, _note_early_stop)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-    sys.exit(serve(config, reuse_port=True, server_pid=server_pid))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    try:
+        code = serve(config, reuse_port=True, server_pid=server_pid)
+    except Exception:  # logged in the configured format, not as multiprocessing's traceback
+        logging.getLogger("groxpi").exception("worker failed")
+        code = 1
+    sys.exit(code)
 
 
 async def _serve(config: Config, reuse_port: bool, server_pid: int | None) -> int:
@@ -111,11 +115,11 @@ async def _serve(config: Config, reuse_port: bool, server_pid: int | None) -> in
     except StorageError as exc:
         if runner is not None:
             await runner.cleanup()
-        print(f"groxpi: storage unusable: {exc}", file=sys.stderr)
+        logs.fatal(f"storage unusable: {exc}")
         return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in _STOP_SIGNALS:
+    for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
     if _early_stop:
         stop.set()
@@ -140,29 +144,16 @@ def _check_port(config: Config) -> None:
 
 
 def serve_workers(config: Config) -> int:
-    """Several processes accepting on one port (SO_REUSEPORT); signals go to all."""
-    context = get_context("fork")
-    workers: list[BaseProcess] = [
-        context.Process(target=_worker, args=(config, os.getpid()), name=f"groxpi-worker-{n}")
-        for n in range(config.workers)
-    ]
+    """Several processes accepting on one port (SO_REUSEPORT), kept running by a supervisor.
 
-    def forward(signum: int, _frame: object) -> None:
-        for worker in workers:
-            if worker.pid is not None and worker.is_alive():
-                os.kill(worker.pid, signal.SIGTERM)
+    Each worker is told this process's pid: their metrics add up under it, the
+    restarted ones' included.
+    """
+    # Imported once here rather than in every worker: each (re)start forks with the
+    # web stack loaded, so it serves sooner and shares those pages with its siblings.
+    from .web import app  # noqa: F401
 
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    try:
-        for worker in workers:
-            worker.start()
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-    for worker in workers:
-        worker.join()
-    return max((w.exitcode or 0) for w in workers)
+    return Supervisor(functools.partial(_worker, config, os.getpid()), config.workers).run()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,19 +166,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(env)
     except ConfigError as exc:
-        print(f"groxpi: invalid configuration: {exc}", file=sys.stderr)
+        logs.fatal(f"invalid configuration: {exc}", json=requested_log_format(env) == "json")
         return 2
-    logging.basicConfig(
-        level=config.logging_level,
-        format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
-    )
+    logs.configure(config.logging_level, config.log_format)
     log = logging.getLogger("groxpi")
     try:
         _check_port(config)
     except OSError as exc:
-        print(
-            f"groxpi: cannot listen on {config.host}:{config.port}: {exc.strerror}", file=sys.stderr
-        )
+        logs.fatal(f"cannot listen on {config.host}:{config.port}: {exc.strerror}")
         return 2
     log.info(
         "%s listening on http://%s:%d/ (index %s, %s storage)",

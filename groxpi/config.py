@@ -115,6 +115,7 @@ class Config:
     read_timeout: float = 20.0
     verify_ssl: bool = True
     logging_level: str = "INFO"
+    log_format: str = "text"
     access_log: bool = False
     admin_token: str | None = None
     auth_file: Path | None = None  # htpasswd file: clients need HTTP Basic credentials
@@ -219,6 +220,16 @@ def _parse_level(text: str) -> str:
     if level not in logging.getLevelNamesMapping():
         raise ValueError(f'"{text}" is not a logging level (DEBUG, INFO, WARNING, ERROR)')
     return level
+
+
+LOG_FORMATS = ("text", "json")
+
+
+def parse_log_format(text: str) -> str:
+    kind = text.strip().lower()
+    if kind not in LOG_FORMATS:
+        raise ValueError(f'"{text}" is not a log format (text or json)')
+    return kind
 
 
 def _parse_storage(text: str) -> str:
@@ -368,6 +379,14 @@ def _auth(env: _Env) -> tuple[Path | None, bool]:
     return path, metrics
 
 
+def requested_log_format(environ: Mapping[str, str]) -> str:
+    """GROXPI_LOG_FORMAT if valid, else text: how to report a configuration error."""
+    try:
+        return _Env(environ).get("GROXPI_LOG_FORMAT", parse_log_format, "text")
+    except ConfigError:
+        return "text"
+
+
 def load_config(environ: Mapping[str, str]) -> Config:
     """Build a validated :class:`Config` from an environment mapping."""
     env = _Env(environ)
@@ -392,6 +411,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
             "GROXPI_DISABLE_INDEX_SSL_VERIFICATION", parse_bool, not d.verify_ssl
         ),
         logging_level=env.get("GROXPI_LOGGING_LEVEL", _parse_level, d.logging_level),
+        log_format=env.get("GROXPI_LOG_FORMAT", parse_log_format, d.log_format),
         access_log=env.get("GROXPI_ACCESS_LOG", parse_bool, d.access_log),
         admin_token=env.secret("GROXPI_ADMIN_TOKEN", "GROXPI_ADMIN_TOKEN_FILE") or d.admin_token,
         auth_file=auth_file,

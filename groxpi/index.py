@@ -98,16 +98,24 @@ class IndexCache:
         assert isinstance(value, RenderedPage)
         return value
 
-    def fresh(self, key: str) -> CachedProject | RenderedPage | None:
-        """The page under ``key`` when it is in memory and fresh, else None.
+    def fresh(self, key: str) -> tuple[CachedProject | RenderedPage, float] | None:
+        """The page under ``key`` and its seconds left, when in memory and fresh.
 
         The warm path: no coroutine, no closure, nothing but two look-ups.
         """
         entry = self._entries.get(key)
-        if entry is None or entry.value is None or self.clock() >= entry.expires_at:
+        if entry is None or entry.value is None:
+            return None
+        left = entry.expires_at - self.clock()
+        if left <= 0:
             return None
         self.stats.hits += 1
-        return entry.value
+        return entry.value, left
+
+    def seconds_left(self, key: str) -> float:
+        """How long the page under ``key`` stays fresh (0 when expired or unknown)."""
+        entry = self._entries.get(key)
+        return 0.0 if entry is None else max(entry.expires_at - self.clock(), 0.0)
 
     def known_files(self, name: str) -> dict[str, File] | None:
         """The files the last page seen (fresh or stale) lists, without any fetch.

@@ -15,12 +15,11 @@ import aiohttp
 import msgspec
 from yarl import URL
 
-from . import __version__
+from . import __version__, decode
 from .config import Config, without_credentials
 from .errors import NotFound, NotModified, UpstreamError
-from .htmlparse import parse_project_list, parse_project_page
 from .instruments import Histograms
-from .models import JSON_V1, ProjectList, ProjectPage, project_list_decoder, project_page_decoder
+from .models import JSON_V1, ProjectList, ProjectPage
 from .pagestore import Validator
 
 log = logging.getLogger(__name__)
@@ -143,13 +142,7 @@ class UpstreamClient:
         url = index / project / ""
         body, content_type, final_url, validator = await self._get_page(url, known, index)
         try:
-            if content_type == JSON_V1:
-                page = project_page_decoder.decode(body)
-                for file in page.files:
-                    file.url = str(final_url.join(URL(file.url)))
-                return page, validator
-            text = body.decode("utf-8", "replace")
-            return parse_project_page(text, final_url, project), validator
+            return await decode.project_page(body, content_type, final_url, project), validator
         except (msgspec.DecodeError, ValueError) as exc:
             self.errors["page", str(without_credentials(index))] += 1
             log.warning("upstream %s sent a malformed page: %s", without_credentials(url), exc)
@@ -160,9 +153,7 @@ class UpstreamClient:
     ) -> tuple[ProjectList, Validator | None]:
         body, content_type, _, validator = await self._get_page(index, known, index)
         try:
-            if content_type == JSON_V1:
-                return project_list_decoder.decode(body), validator
-            return parse_project_list(body.decode("utf-8", "replace")), validator
+            return await decode.project_list(body, content_type), validator
         except (msgspec.DecodeError, ValueError) as exc:
             shown = without_credentials(index)
             self.errors["page", str(shown)] += 1

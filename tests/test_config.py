@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from yarl import URL
 
-from groxpi.config import ConfigError, load_config, parse_size
+from groxpi.config import ConfigError, load_config, parse_size, requested_log_format
 
 
 @pytest.mark.parametrize(
@@ -265,3 +265,20 @@ def test_auth_metrics_needs_an_auth_file() -> None:
     with pytest.raises(ConfigError, match=r"^GROXPI_AUTH_METRICS: needs GROXPI_AUTH_FILE"):
         load_config({"GROXPI_AUTH_METRICS": "true"})
     assert load_config({"GROXPI_AUTH_METRICS": "false"}).auth_metrics is False
+
+
+def test_log_format() -> None:
+    assert load_config({}).log_format == "text"
+    assert load_config({"GROXPI_LOG_FORMAT": " JSON "}).log_format == "json"
+    assert load_config({"PROXPI_LOG_FORMAT": "json"}).log_format == "json"
+    assert load_config({"GROXPI_LOG_FORMAT": "text", "PROXPI_LOG_FORMAT": "json"}).log_format == (
+        "text"
+    )
+    with pytest.raises(ConfigError, match=r'^GROXPI_LOG_FORMAT: "yaml" is not a log format'):
+        load_config({"GROXPI_LOG_FORMAT": "yaml"})
+
+
+def test_requested_log_format_for_reporting_config_errors() -> None:
+    assert requested_log_format({"GROXPI_LOG_FORMAT": "json", "GROXPI_CACHE_SIZE": "5XB"}) == "json"
+    assert requested_log_format({"GROXPI_LOG_FORMAT": "yaml"}) == "text"
+    assert requested_log_format({}) == "text"

@@ -146,10 +146,12 @@ async def test_fresh_answers_only_pages_in_memory_and_within_their_ttl() -> None
     assert cache.fresh("demo") is None  # nothing fetched: the caller must refresh
     held = await cache.project("demo")
     clock.advance(99)
-    assert cache.fresh("demo") is held
+    assert cache.fresh("demo") == (held, 1.0)
+    assert cache.seconds_left("demo") == 1.0
     assert cache.stats.hits == 1
     clock.advance(2)
     assert cache.fresh("demo") is None  # expired: refreshing is the slow path's business
+    assert cache.seconds_left("demo") == 0.0 and cache.seconds_left("unknown") == 0.0
     with pytest.raises(NotFound):
         await cache.project("nope")
     assert cache.fresh("nope") is None  # a remembered 404 is not a page

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import subprocess
@@ -67,6 +68,34 @@ def test_bad_auth_file_stops_startup_with_one_line(tmp_path: Path) -> None:
         f"groxpi: invalid configuration: GROXPI_AUTH_FILE: cannot read {auth_file}: "
         "No such file or directory"
     ]
+
+
+def test_invalid_log_format_is_one_line() -> None:
+    result = run_cli(GROXPI_LOG_FORMAT="yaml", PORT=str(free_port()))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        'groxpi: invalid configuration: GROXPI_LOG_FORMAT: "yaml" is not a log format '
+        "(text or json)"
+    ]
+
+
+def test_start_up_errors_are_json_with_json_logs(tmp_path: Path) -> None:
+    invalid = run_cli(GROXPI_LOG_FORMAT="json", GROXPI_CACHE_SIZE="5XB", PORT=str(free_port()))
+    assert invalid.returncode == 2
+    [line] = invalid.stderr.strip().splitlines()
+    assert json.loads(line)["message"] == (
+        'invalid configuration: GROXPI_CACHE_SIZE: cannot parse "5XB" as a size'
+    )
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    unusable = run_cli(
+        GROXPI_LOG_FORMAT="json", GROXPI_CACHE_DIR=str(blocker / "cache"), PORT=str(free_port())
+    )
+    assert unusable.returncode == 1
+    lines = [json.loads(line) for line in unusable.stderr.strip().splitlines()]
+    assert "listening on" in lines[0]["message"]
+    assert lines[-1]["level"] == "CRITICAL"
+    assert lines[-1]["message"].startswith("storage unusable:")
 
 
 def test_unusable_cache_dir_stops_startup(tmp_path: Path) -> None:

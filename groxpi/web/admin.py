@@ -93,10 +93,12 @@ async def health(request: web.Request) -> web.Response:
     checks = () if offline else (reachability.check(up.url) for up in upstreams)
     storage_status, *reachable = await asyncio.gather(services.storage.health(), *checks)
     note = pages_note(services)
-    healthy = storage_status == "ok" and all(reachable) and (note is None or offline)
+    status, code, reason = _status(services, storage_status, all(reachable), note)
     return web.json_response(
-        {
-            "status": "ok" if healthy else "degraded",
+        status=code,
+        data={
+            "status": status,
+            "reason": reason,
             "version": __version__,
             "uptime": round(services.uptime, 1),
             "worker": os.getpid(),  # which process answered (GROXPI_WORKERS > 1)
@@ -112,7 +114,7 @@ async def health(request: web.Request) -> web.Response:
                 "bytes": services.files.lru.total,
                 "downloads": services.files.active_downloads,
             },
-        }
+        },
     )
 
 
@@ -124,6 +126,23 @@ def is_loopback(remote: str | None) -> bool:
         return False
     mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
     return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def _status(
+    services: Services, storage_status: str, reachable: bool, pages: str | None
+) -> tuple[str, int, str | None]:
+    """Status, HTTP code and why: ``ok``/``degraded`` (200) while groxpi can serve,
+    ``unavailable`` (503) when it cannot, so a load balancer or Docker's
+    HEALTHCHECK takes the instance out."""
+    if services.stopping:
+        return "unavailable", 503, "shutting down"
+    if storage_status != "ok":
+        return "unavailable", 503, f"storage: {storage_status}"
+    if not reachable:
+        return "degraded", 200, "an upstream index is unreachable"
+    if pages is not None and not services.config.offline:
+        return "degraded", 200, pages
+    return "ok", 200, None
 
 
 def authorize(request: web.Request) -> None:

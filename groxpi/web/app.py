@@ -68,6 +68,7 @@ def create_app(config: Config, server_pid: int | None = None) -> web.Application
     if config.auth_file is not None:
         auth.setup(app, config.auth_file, open_handlers(config))
     app.cleanup_ctx.append(_lifecycle)
+    app.on_shutdown.append(_mark_stopping)
     return app
 
 
@@ -80,6 +81,10 @@ def open_handlers(config: Config) -> list[auth.AnyHandler]:
     if config.admin_token is not None:
         handlers += [admin.drop_project_list, admin.drop_project]
     return handlers
+
+
+async def _mark_stopping(app: web.Application) -> None:
+    app[SERVICES].stopping = True
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -22,8 +22,12 @@ NOT_ACCEPTABLE = (
 VARY = "Accept, Accept-Encoding"
 
 
-def page_response(request: web.Request, page: RenderedPage) -> web.Response:
-    """The pre-encoded variant the client asked for, or 304 / 406."""
+def page_response(request: web.Request, page: RenderedPage, fresh_for: float) -> web.Response:
+    """The pre-encoded variant the client asked for, or 304 / 406.
+
+    ``fresh_for`` (seconds the page has left) becomes ``Cache-Control: max-age``,
+    so a CDN or nginx in front keeps it no longer than groxpi does.
+    """
     headers = request.headers
     # Parsing the query costs more than the rest of negotiation: only when there is one.
     format_param = request.query.get("format") if request.query_string else None
@@ -33,13 +37,15 @@ def page_response(request: web.Request, page: RenderedPage) -> web.Response:
     fmt, content_type, coding = chosen
     variant = page.variant(fmt, coding)
     etag = variant.etag
+    cache_control = f"max-age={int(fresh_for)}"
     if_none_match = headers.get("If-None-Match")
     if if_none_match and _etag_matches(if_none_match, etag):
-        return web.Response(status=304, headers={"Vary": VARY, "ETag": etag})
-    if coding == "identity":
-        out = {"Vary": VARY, "ETag": etag, "Content-Type": content_type}
-    else:
-        out = {"Vary": VARY, "ETag": etag, "Content-Type": content_type, "Content-Encoding": coding}
+        return web.Response(
+            status=304, headers={"Vary": VARY, "ETag": etag, "Cache-Control": cache_control}
+        )
+    out = {"Vary": VARY, "ETag": etag, "Cache-Control": cache_control, "Content-Type": content_type}
+    if coding != "identity":
+        out["Content-Encoding"] = coding
     return web.Response(body=variant.body, headers=out)
 
 
@@ -50,15 +56,17 @@ def _etag_matches(header: str, etag: str) -> bool:
 
 
 async def project_list(request: web.Request) -> web.StreamResponse:
-    page = request.app[SERVICES].index.fresh(LIST_KEY)
-    if isinstance(page, RenderedPage):
-        return page_response(request, page)
+    fresh = request.app[SERVICES].index.fresh(LIST_KEY)
+    if fresh is not None and isinstance(fresh[0], RenderedPage):
+        return page_response(request, fresh[0], fresh[1])
     return await _project_list_refreshed(request)
 
 
 @answers_errors
 async def _project_list_refreshed(request: web.Request) -> web.StreamResponse:
-    return page_response(request, await request.app[SERVICES].index.project_list())
+    index = request.app[SERVICES].index
+    page = await index.project_list()
+    return page_response(request, page, index.seconds_left(LIST_KEY))
 
 
 async def project_page(request: web.Request) -> web.StreamResponse:
@@ -68,16 +76,17 @@ async def project_page(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text="404 Not Found: invalid project name\n")
     if project != raw:
         raise web.HTTPMovedPermanently(location=f"../{project}/{_query(request)}")
-    cached = request.app[SERVICES].index.fresh(project)
-    if cached is not None and not isinstance(cached, RenderedPage):
-        return page_response(request, cached.rendered)
+    fresh = request.app[SERVICES].index.fresh(project)
+    if fresh is not None and not isinstance(fresh[0], RenderedPage):
+        return page_response(request, fresh[0].rendered, fresh[1])
     return await _project_page_refreshed(request, project)
 
 
 @answers_errors
 async def _project_page_refreshed(request: web.Request, project: str) -> web.StreamResponse:
-    cached = await request.app[SERVICES].index.project(project)
-    return page_response(request, cached.rendered)
+    index = request.app[SERVICES].index
+    cached = await index.project(project)
+    return page_response(request, cached.rendered, index.seconds_left(project))
 
 
 async def _project_without_slash(request: web.Request) -> web.StreamResponse:

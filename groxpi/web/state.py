@@ -27,6 +27,7 @@ class Services:
     distributions: Distributions
     started_at: float = field(default_factory=time.time)
     bytes_served: int = 0
+    stopping: bool = False  # set when shutdown begins: health answers 503 from then on
 
     @property
     def uptime(self) -> float:

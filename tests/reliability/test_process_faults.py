@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import re
 import signal
 import subprocess
 import sys
@@ -216,6 +217,30 @@ def run_groxpi_cli(**env: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=30,
     )
+
+
+def test_workers_that_keep_failing_at_start_up_make_the_server_exit_1(tmp_path: Path) -> None:
+    """Each worker finds its cache directory unusable: bounded restarts, then exit 1."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = run_groxpi_cli(GROXPI_WORKERS="2", GROXPI_CACHE_DIR=str(blocker / "cache"))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].endswith(
+        "groxpi.supervisor: workers keep failing at start-up: exiting with status 1"
+    )
+    attempts = [line for line in lines if line.startswith("groxpi: storage unusable:")]
+    assert 5 <= len(attempts) <= 10  # five starts per worker at most
+    delays = re.findall(
+        r"exited with status 1 after [\d.]+ s; restarting it in ([\d.]+) s", result.stderr
+    )
+    assert sorted(set(delays), key=float) == ["0.5", "1.0", "2.0", "4.0"]
+    assert re.search(
+        r"worker \d+ exited with status 1 after [\d.]+ s: 5 early exits in a row, "
+        r"giving up and stopping the other workers",
+        result.stderr,
+    )
+    assert "Traceback" not in result.stderr
 
 
 def test_read_only_cache_dir_stops_startup_with_one_line(tmp_path: Path) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from groxpi.errors import NotFound, UpstreamError
-from groxpi.sources import Merged
+from groxpi.sources import Merged, merge
 from groxpi.sources.merge import PARTIAL_TTL
 from tests.sources.fakes import FakeSource, dist, page
 
@@ -77,3 +79,22 @@ async def test_project_list_is_the_union_in_index_order() -> None:
     listing = await Merged([main, extra]).project_list()
     assert [entry.name for entry in listing.value.projects] == ["demo", "private"]
     assert listing.ttl == 180
+
+
+async def test_a_big_project_list_is_merged_off_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    main, extra = sources()
+    extra.add(page("private")).add(page("demo"))
+    threads: list[int] = []
+    union = merge._union
+
+    def recording(lists: list[merge.ProjectList]) -> list[merge.ProjectEntry]:
+        threads.append(threading.get_ident())
+        return union(lists)
+
+    monkeypatch.setattr(merge, "_union", recording)
+    monkeypatch.setattr(merge, "BIG_LIST", 2)
+    listing = await Merged([main, extra]).project_list()
+    assert [entry.name for entry in listing.value.projects] == ["demo", "private"]
+    assert threads and threads[0] != threading.get_ident()

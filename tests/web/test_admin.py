@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from unittest import mock
 
@@ -9,7 +10,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, make_mocked_request
 
+from groxpi.storage import LocalStorage
 from groxpi.web.admin import authorize, home
+from groxpi.web.state import SERVICES
 from tests.support.fake_index import FakeIndex, Release
 from tests.web.conftest import JSON, ClientFactory, wait_idle
 from tests.web.test_auth import basic, write_htpasswd
@@ -35,7 +38,7 @@ async def test_health(client: TestClient, fake_index: FakeIndex) -> None:
     response = await client.get("/health")
     assert response.status == 200
     body = await response.json()
-    assert body["status"] == "ok"
+    assert body["status"] == "ok" and body["reason"] is None
     assert body["storage"] == {"type": "local", "status": "ok"}
     assert body["upstreams"] == [{"url": fake_index.index_url, "reachable": True}]
     assert body["version"] == "0.1.0"
@@ -43,9 +46,31 @@ async def test_health(client: TestClient, fake_index: FakeIndex) -> None:
 
 async def test_health_reports_unreachable_upstream(make_client: ClientFactory) -> None:
     client = await make_client(GROXPI_INDEX_URL="http://127.0.0.1:9/simple/")
-    body = await (await client.get("/health")).json()
+    response = await client.get("/health")
+    body = await response.json()
+    assert response.status == 200  # degraded still serves what it holds
     assert body["status"] == "degraded"
+    assert body["reason"] == "an upstream index is unreachable"
     assert body["upstreams"][0]["reachable"] is False
+
+
+async def test_health_is_503_when_storage_is_gone(client: TestClient) -> None:
+    storage = client.server.app[SERVICES].storage
+    assert isinstance(storage, LocalStorage)
+    shutil.rmtree(storage.root)
+    response = await client.get("/health")
+    assert response.status == 503
+    body = await response.json()
+    assert body["status"] == "unavailable"
+    assert "not writable" in body["storage"]["status"]
+
+
+async def test_health_is_503_once_shutdown_begins(client: TestClient) -> None:
+    assert (await client.get("/health")).status == 200
+    await client.server.app.shutdown()  # what the runner does on SIGTERM, before draining
+    response = await client.get("/health")
+    assert response.status == 503
+    assert (await response.json())["reason"] == "shutting down"
 
 
 async def test_delete_project_drops_cached_page(client: TestClient, fake_index: FakeIndex) -> None:

@@ -38,10 +38,13 @@ async def test_file_is_byte_exact_and_cached(
     assert first.status == 200
     assert await first.read() == wheel.data
     assert first.headers["Content-Type"] == "application/octet-stream"
+    assert first.headers["Cache-Control"] == "max-age=31536000, immutable"  # streamed in
     assert "Content-Encoding" not in first.headers
+    await wait_idle(client)
     second = await client.get(f"/simple/alpha/{WHEEL}", headers={"Accept-Encoding": "gzip"})
     assert await second.read() == wheel.data
     assert "Content-Encoding" not in second.headers
+    assert second.headers["Cache-Control"] == "max-age=31536000, immutable"  # from the cache
     assert fake_index.file_requests(WHEEL) == 1
     await wait_idle(client)
     assert len(cached_files(tmp_path / "cache")) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -72,8 +73,13 @@ async def test_access_log_only_when_switched_on(
     assert not [r for r in caplog.records if r.name == "aiohttp.access"]
     loud = await make_client(GROXPI_ACCESS_LOG="true")
     await loud.get("/health")
-    lines = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
-    assert any('"GET /health HTTP/1.1" 200' in line for line in lines)
+    records = [r for r in caplog.records if r.name == "aiohttp.access"]
+    health = next(vars(r) for r in records if '"GET /health HTTP/1.1" 200' in r.getMessage())
+    # the fields the JSON formatter writes, on the record rather than parsed from the text
+    assert (health["method"], health["path"], health["status"]) == ("GET", "/health", 200)
+    assert health["remote"] == "127.0.0.1" and health["user_agent"].startswith("Python/")
+    assert health["bytes"] > 0 and health["duration_ms"] >= 0
+    assert re.search(r" \d+\.\dms$", health["message"])
 
 
 async def test_unparsable_request_does_not_crash_the_counter(

@@ -169,6 +169,22 @@ async def test_index_ttl_caches_then_refreshes(
     assert fake_index.index_requests("/simple/alpha/") == 2
 
 
+async def test_pages_may_be_cached_in_front_for_the_ttl_they_have_left(
+    make_client: ClientFactory,
+) -> None:
+    client = await make_client(GROXPI_INDEX_TTL=600)
+    cold = await client.get("/simple/alpha/")
+    assert cold.headers["Cache-Control"] in ("max-age=600", "max-age=599")
+    await asyncio.sleep(1.1)
+    warm = await client.get("/simple/alpha/", headers={"Accept": JSON})
+    assert int(warm.headers["Cache-Control"].removeprefix("max-age=")) in range(590, 599)
+    etag = warm.headers["ETag"]
+    confirmed = await client.get("/simple/alpha/", headers={"Accept": JSON, "If-None-Match": etag})
+    assert confirmed.status == 304 and confirmed.headers["Cache-Control"].startswith("max-age=")
+    listing = await client.get("/simple/")
+    assert listing.headers["Cache-Control"].startswith("max-age=")
+
+
 async def test_coalesces_concurrent_misses(client: TestClient, fake_index: FakeIndex) -> None:
     fake_index.set_fault("gamma", Fault.delay(0.3))
     accepts = [JSON, "text/html"] * 50
