@@ -23,6 +23,7 @@ from tests.conftest import GroxpiFactory
 from tests.support.fake_index import FakeIndex
 from tests.support.installers import UV, installed_version, make_venv, pip_install, uv_install
 from tests.support.server import REPO_ROOT, GroxpiProcess
+from tests.support.tools import require
 
 PASSWORD = "s3cret pass@word"  # a space and an @: percent-encoded in the URL
 WRONG = "not-the-password-42"
@@ -191,9 +192,11 @@ def _private_network_available() -> bool:
     return probe.returncode == 0
 
 
-@pytest.mark.skipif(not _private_network_available(), reason="needs unshare --net (root) and ip")
 def test_cache_control_from_a_non_loopback_address(tmp_path: Path) -> None:
     """In a network namespace of its own, groxpi on 0.0.0.0 is reached from 198.51.100.7."""
+    require(
+        _private_network_available(), "unshare --net", "run as root, with util-linux and iproute2"
+    )
     result = subprocess.run(
         ["unshare", "--net", sys.executable, "-m", "tests.support.private_network", str(tmp_path)],
         cwd=REPO_ROOT,
@@ -220,10 +223,10 @@ def test_cache_control_from_a_non_loopback_address(tmp_path: Path) -> None:
     }  # fmt: skip
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the page's script")
 def test_home_page_buttons_invalidate_with_the_typed_token(
     groxpi_server: GroxpiFactory, fake_index: FakeIndex, htpasswd: Path, tmp_path: Path
 ) -> None:
+    require(shutil.which("node") is not None, "node", "apt-get install -y nodejs")
     """The home page's own script, run by node as a browser would, against groxpi."""
     server = groxpi_server(GROXPI_AUTH_FILE=htpasswd, GROXPI_ADMIN_TOKEN="typed-token")
     user = basic("alice", PASSWORD)

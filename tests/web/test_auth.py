@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient
 
 from groxpi.web import auth as auth_module
 from groxpi.web.auth import CHECK_EVERY, BasicAuth, Busy, FailureLog, basic_credentials
+from tests.support.tools import require
 from tests.web.conftest import ClientFactory
 
 WHEEL = "alpha-1.0-py3-none-any.whl"
@@ -123,8 +124,8 @@ async def test_unknown_user_costs_a_check_like_a_known_one(
     await auth.close()
 
 
-@pytest.mark.skipif(shutil.which("htpasswd") is None, reason="needs htpasswd (apache2-utils)")
 async def test_a_file_made_by_htpasswd(tmp_path: Path, clock: Clock) -> None:
+    require(shutil.which("htpasswd") is not None, "htpasswd", "apt-get install -y apache2-utils")
     path = run_htpasswd(tmp_path / "htpasswd", alice="wonder land", bob="builder")
     auth = BasicAuth(path, clock=clock)
     assert [name for name, _ in auth.users.entries] == [b"alice", b"bob"]
