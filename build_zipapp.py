@@ -9,9 +9,9 @@ The archive is made with shiv (``make zipapp`` installs it from
 ``requirements/build.txt`` when it is missing). The dependencies are exactly
 those pinned in ``requirements/runtime.txt`` (``make lock`` refreshes it): pip
 installs them, hash-checked and without resolving anything else, compiled
-extensions included (uvloop, msgspec, selectolax, yarl, multidict, frozenlist,
-propcache, the aiohttp speedups), into a site-packages to which shiv adds this project
-directory (``.``, without dependencies) and zips up with the entry point
+extensions included (uvloop, msgspec, isal, selectolax, yarl, multidict,
+frozenlist, propcache, the aiohttp speedups), into a site-packages to which shiv
+adds this project directory (``.``, without dependencies) and zips up with the entry point
 ``groxpi.__main__:main``. ``--unlocked`` lets pip resolve the newest releases
 that ``pyproject.toml`` allows instead. Two identical files are written:
 

@@ -7,15 +7,14 @@ a cached page does no encoding, templating or URL rewriting.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import weakref
-import zlib
 from html import escape
 from urllib.parse import quote
 
 from packaging.utils import canonicalize_name
 
+from . import compress
 from .models import (
     SUPPORTED_MINOR,
     File,
@@ -86,9 +85,9 @@ class RenderedPage:
 def _encode(body: bytes, coding: str) -> Variant:
     digest = hashlib.blake2b(body, digest_size=12).hexdigest()
     if coding == "gzip":
-        return Variant(gzip.compress(body, 6, mtime=0), f'"{digest}-gz"')
+        return Variant(compress.gzip_body(body), f'"{digest}-gz"')
     if coding == "deflate":
-        return Variant(zlib.compress(body, 6), f'"{digest}-df"')
+        return Variant(compress.deflate_body(body), f'"{digest}-df"')
     return Variant(body, f'"{digest}"')
 
 

@@ -52,6 +52,7 @@ BUILD_LOCK = LOCK_DIR / "build.txt"
 COMPILED = [
     "uvloop/loop.*.so",
     "msgspec/_core.*.so",
+    "isal/isal_zlib.*.so",
     "selectolax/lexbor.*.so",
     "yarl/_quoting_c.*.so",
     "multidict/_multidict.*.so",
