@@ -8,15 +8,18 @@ a cached page does no encoding, templating or URL rewriting.
 from __future__ import annotations
 
 import hashlib
+import re
 import weakref
 from html import escape
 from urllib.parse import quote
 
+import msgspec
 from packaging.utils import canonicalize_name
 
 from . import compress
 from .models import (
     SUPPORTED_MINOR,
+    UNSET,
     File,
     Meta,
     ProjectEntry,
@@ -25,13 +28,15 @@ from .models import (
     ProjectStatus,
     json_encoder,
 )
-from .names import valid_filename
+from .names import MAX_NAME, valid_filename
 from .shared_bodies import SHARE_FROM, SharedBodies, remove_files
 from .versions import versions_of
 
 JSON = "json"
 HTML = "html"
 CODINGS = ("gzip", "deflate", "identity")
+_PLAIN_FILENAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._~-]*", re.ASCII)
+"""A valid filename that is its own URL path segment (nothing for ``quote`` to escape)."""
 
 
 class Variant:
@@ -107,30 +112,29 @@ def api_version(page: ProjectPage) -> str:
     return f"1.{max(1, min(api_minor(page.meta.api_version), SUPPORTED_MINOR))}"
 
 
-def local_file(file: File) -> File:
-    """A copy of ``file`` whose URL points back at this proxy (relative to the page).
+def local_url(filename: str) -> str | None:
+    """The URL of a file here, relative to its page: one path segment, never
+    "//host/..." or "a/b"; None for a name the file route refuses."""
+    if len(filename) <= MAX_NAME and _PLAIN_FILENAME.fullmatch(filename):
+        return filename  # most names: one regex, nothing to escape
+    return quote(filename, safe="") if valid_filename(filename) else None
+
+
+def local_file(file: File, url: str) -> File:
+    """A copy of ``file`` at ``url``.
 
     PEP 658 metadata goes out under the PEP 714 key ``core-metadata`` only: pip
     22.3 to 23.1 crash on the dict form of the old JSON key ``dist-info-metadata``.
     """
-    return File(
-        filename=file.filename,
-        url=quote(file.filename, safe=""),  # one path segment: never "//host/..." or "a/b"
-        hashes=file.hashes,
-        requires_python=file.requires_python,
-        yanked=file.yanked,
-        size=file.size,
-        upload_time=file.upload_time,
-        core_metadata=file.metadata,
-        gpg_sig=file.gpg_sig,
-        provenance=file.provenance,
+    return msgspec.structs.replace(
+        file, url=url, core_metadata=file.metadata, dist_info_metadata=UNSET
     )
 
 
 def render_project(page: ProjectPage, shared: SharedBodies | None = None) -> RenderedPage:
     """Encode a merged upstream page for clients, files pointing back at this proxy."""
     # only what a client could fetch here: a name the file route refuses is not listed
-    files = [local_file(f) for f in page.files if valid_filename(f.filename)]
+    files = [local_file(f, url) for f in page.files if (url := local_url(f.filename))]
     versions = page.versions if isinstance(page.versions, list) else versions_of(page.files)
     meta = Meta(api_version=api_version(page), last_serial=page.meta.last_serial)
     local = ProjectPage(

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import gzip
 import json
+from urllib.parse import quote
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from groxpi.models import File, Meta, ProjectPage, ProjectStatus
-from groxpi.render import HTML, JSON, api_version, render_project
+from groxpi.names import valid_filename
+from groxpi.render import HTML, JSON, api_version, local_url, render_project
 from groxpi.versions import versions_of
 
 
@@ -61,3 +66,11 @@ def test_gzip_variants_are_encoded_up_front() -> None:
     assert set(rendered._variants) >= {(JSON, "gzip"), (HTML, "gzip")}
     body = rendered.variant(JSON, "gzip").body
     assert gzip.decompress(body) == rendered.variant(JSON, "identity").body
+
+
+@given(
+    st.text(alphabet='aZ09_.-~+!=/%#?&"<>é \n', max_size=12)
+    | st.text(alphabet="a+", min_size=195, max_size=205)  # around the length limit
+)
+def test_local_urls_are_the_quoted_names_the_file_route_serves(name: str) -> None:
+    assert local_url(name) == (quote(name, safe="") if valid_filename(name) else None)
