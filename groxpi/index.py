@@ -1,7 +1,9 @@
 """Index cache: pages from the page-source pipeline, kept in memory, rendered once.
 
 Caching only: each page's TTL (from the source that produced it), coalesced
-refreshes, negative caching, stale-if-error, and rendering off the event loop.
+refreshes, negative caching, stale-if-error. A refreshed page is stored as
+soon as it is fetched: its variants are encoded when first asked for, off the
+event loop (:mod:`groxpi.variants`).
 Where pages come from and which policies apply is the pipeline's business
 (:mod:`groxpi.sources`).
 """
@@ -20,10 +22,11 @@ from .coalesce import SingleFlight
 from .errors import NotFound, UpstreamError
 from .models import File, ProjectList, ProjectPage
 from .pagestore import LIST_NAME, Validators
-from .render import RenderedPage, render_project, render_project_list
+from .render import render_project, render_project_list
 from .shared_bodies import SharedBodies
 from .sources import Fetched, PageSource, Refused
 from .sources import base as source_base
+from .variants import Background, RenderedPage
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +80,7 @@ class IndexCache:
     max_entries: int = MAX_ENTRIES
     clock: Callable[[], float] = time.monotonic
     shared: SharedBodies | None = None  # where big pages are held once for all workers
+    background: Background = field(default_factory=Background)  # encodes nobody waits for
     stats: IndexStats = field(default_factory=IndexStats)
     _entries: dict[str, _Entry] = field(default_factory=dict)
     _flight: SingleFlight[str, _Entry] = field(default_factory=SingleFlight)
@@ -136,6 +140,10 @@ class IndexCache:
         entries = self._entries
         held = (key for key in reversed(entries) if isinstance(entries[key].value, CachedProject))
         return list(itertools.islice(held, limit))
+
+    def close(self) -> None:
+        """Stop filling in variants (at shutdown)."""
+        self.background.close()
 
     async def _get(
         self, key: str, fetch: Callable[[], Awaitable[_Entry]]
@@ -217,8 +225,7 @@ class IndexCache:
         if isinstance(held, CachedProject):
             return self._entry(held, fetched)
         page = fetched.value
-        # big pages take a while
-        rendered = await asyncio.to_thread(render_project, page, self.shared)
+        rendered = render_project(page, self.shared, self.background)  # encoded when asked for
         files = {file.filename: file for file in page.files}
         cached = CachedProject(name, rendered, files, fetched.complete)
         return self._entry(cached, fetched)
@@ -228,7 +235,7 @@ class IndexCache:
         held = self._kept(LIST_KEY, fetched)
         if isinstance(held, RenderedPage):
             return self._entry(held, fetched)
-        rendered = await asyncio.to_thread(render_project_list, fetched.value, self.shared)
+        rendered = render_project_list(fetched.value, self.shared, self.background)
         return self._entry(rendered, fetched)
 
     def _kept(

@@ -1,22 +1,19 @@
-"""Pages encoded once per refresh: PEP 691 JSON and PEP 503 HTML, identity or compressed.
+"""Pages for clients: PEP 691 JSON and PEP 503 HTML, files pointing back at this proxy.
 
-A :class:`RenderedPage` holds the finished bytes for every media type and
-content coding, all encoded up front, so serving
-a cached page does no encoding, templating or URL rewriting.
+The bodies are made when first needed, in a worker thread, and encoded per
+variant there (see :mod:`groxpi.variants`), so serving a cached page does no
+encoding, templating or URL rewriting.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
-import weakref
 from html import escape
 from urllib.parse import quote
 
 import msgspec
 from packaging.utils import canonicalize_name
 
-from . import compress
 from .models import (
     SUPPORTED_MINOR,
     UNSET,
@@ -29,71 +26,12 @@ from .models import (
     json_encoder,
 )
 from .names import MAX_NAME, valid_filename
-from .shared_bodies import SHARE_FROM, SharedBodies, remove_files
+from .shared_bodies import SharedBodies
+from .variants import Background, Once, RenderedPage
 from .versions import versions_of
 
-JSON = "json"
-HTML = "html"
-CODINGS = ("gzip", "deflate", "identity")
 _PLAIN_FILENAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._~-]*", re.ASCII)
 """A valid filename that is its own URL path segment (nothing for ``quote`` to escape)."""
-
-
-class Variant:
-    """One encoded body with its ETag."""
-
-    __slots__ = ("body", "etag")
-
-    def __init__(self, body: bytes | memoryview, etag: str) -> None:
-        self.body = body
-        self.etag = etag
-
-
-class RenderedPage:
-    """The finished bytes of one page in each format and coding.
-
-    With ``shared``, big bodies live in files every worker maps (one copy in
-    memory for all of them), removed when this page is dropped.
-    """
-
-    __slots__ = ("__weakref__", "_variants")
-
-    def __init__(
-        self, json_body: bytes, html_body: bytes, shared: SharedBodies | None = None
-    ) -> None:
-        # Every variant is encoded now, while rendering runs in a worker thread;
-        # compressing a large page later would stall the event loop.
-        self._variants = {
-            (fmt, coding): _encode(body, coding)
-            for fmt, body in ((JSON, json_body), (HTML, html_body))
-            for coding in CODINGS
-        }
-        if shared is not None:
-            self._share_big_bodies(shared)
-
-    def _share_big_bodies(self, shared: SharedBodies) -> None:
-        files = []
-        for (fmt, _), variant in self._variants.items():
-            if len(variant.body) < SHARE_FROM or not isinstance(variant.body, bytes):
-                continue
-            mapped = shared.share(variant.body, f"{variant.etag.strip(chr(34))}.{fmt}")
-            if mapped is not None:
-                variant.body, path = mapped
-                files.append(path)
-        if files:
-            weakref.finalize(self, remove_files, files)
-
-    def variant(self, fmt: str, coding: str) -> Variant:
-        return self._variants[fmt, coding]
-
-
-def _encode(body: bytes, coding: str) -> Variant:
-    digest = hashlib.blake2b(body, digest_size=12).hexdigest()
-    if coding == "gzip":
-        return Variant(compress.gzip_body(body), f'"{digest}-gz"')
-    if coding == "deflate":
-        return Variant(compress.deflate_body(body), f'"{digest}-df"')
-    return Variant(body, f'"{digest}"')
 
 
 def api_minor(version: str) -> int:
@@ -131,13 +69,25 @@ def local_file(file: File, url: str) -> File:
     )
 
 
-def render_project(page: ProjectPage, shared: SharedBodies | None = None) -> RenderedPage:
-    """Encode a merged upstream page for clients, files pointing back at this proxy."""
+def render_project(
+    page: ProjectPage, shared: SharedBodies | None = None, background: Background | None = None
+) -> RenderedPage:
+    """A merged upstream page for clients; nothing is made until a variant is asked for."""
+    local = Once(lambda: _local_page(page))
+    return RenderedPage(
+        lambda: json_encoder.encode(local.get()),
+        lambda: _project_html(local.get()).encode(),
+        shared,
+        background,
+    )
+
+
+def _local_page(page: ProjectPage) -> ProjectPage:
     # only what a client could fetch here: a name the file route refuses is not listed
     files = [local_file(f, url) for f in page.files if (url := local_url(f.filename))]
     versions = page.versions if isinstance(page.versions, list) else versions_of(page.files)
     meta = Meta(api_version=api_version(page), last_serial=page.meta.last_serial)
-    local = ProjectPage(
+    return ProjectPage(
         meta=meta,
         name=page.name,
         files=files,
@@ -146,7 +96,6 @@ def render_project(page: ProjectPage, shared: SharedBodies | None = None) -> Ren
         alternate_locations=page.alternate_locations,
         tracks=page.tracks,
     )
-    return RenderedPage(json_encoder.encode(local), _project_html(local).encode(), shared)
 
 
 def _project_html(page: ProjectPage) -> str:
@@ -192,20 +141,36 @@ def _anchor(file: File) -> str:
     return f"<a {' '.join(attrs)}>{escape(file.filename)}</a><br>\n"
 
 
-def render_project_list(projects: ProjectList, shared: SharedBodies | None = None) -> RenderedPage:
+def render_project_list(
+    projects: ProjectList, shared: SharedBodies | None = None, background: Background | None = None
+) -> RenderedPage:
+    """The project list for clients; nothing is made until a variant is asked for."""
+    local = Once(lambda: _local_list(projects))
+    return RenderedPage(
+        lambda: json_encoder.encode(local.get()),
+        lambda: _list_html(local.get()).encode(),
+        shared,
+        background,
+    )
+
+
+def _local_list(projects: ProjectList) -> ProjectList:
     entries = [  # a nameless entry would link to the server root, not to a project
         ProjectEntry(name=p.name, last_serial=p.last_serial) for p in projects.projects if p.name
     ]
-    meta = Meta(api_version="1.0", last_serial=projects.meta.last_serial)
-    local = ProjectList(meta=meta, projects=entries)
+    return ProjectList(
+        meta=Meta(api_version="1.0", last_serial=projects.meta.last_serial), projects=entries
+    )
+
+
+def _list_html(listing: ProjectList) -> str:
     anchors = "".join(
         f'<a href="{quote(canonicalize_name(p.name), safe="")}/">{escape(p.name)}</a><br>\n'
-        for p in entries
+        for p in listing.projects
     )
-    html = (
+    return (
         "<!DOCTYPE html>\n<html>\n<head>\n"
         '<meta name="pypi:repository-version" content="1.0">\n'
         "<title>Simple index</title>\n</head>\n<body>\n"
         f"{anchors}</body>\n</html>\n"
     )
-    return RenderedPage(json_encoder.encode(local), html.encode(), shared)

@@ -1,9 +1,10 @@
-"""Rendering merged pages: honest api-version, local URLs, escaping, ready encodings."""
+"""Rendering merged pages: honest api-version, local URLs, escaping, both forms."""
 
 from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from urllib.parse import quote
 
 from hypothesis import given
@@ -11,7 +12,8 @@ from hypothesis import strategies as st
 
 from groxpi.models import File, Meta, ProjectPage, ProjectStatus
 from groxpi.names import valid_filename
-from groxpi.render import HTML, JSON, api_version, local_url, render_project
+from groxpi.render import api_version, local_url, render_project
+from groxpi.variants import HTML, JSON
 from groxpi.versions import versions_of
 
 
@@ -61,11 +63,12 @@ def test_project_status_is_carried_into_both_forms() -> None:
     assert '<meta name="pypi:project-status-reason" content="malware">' in html
 
 
-def test_gzip_variants_are_encoded_up_front() -> None:
+def test_both_forms_decode_from_their_compressed_variants() -> None:
     rendered = render_project(page([wheel(size=1)]))
-    assert set(rendered._variants) >= {(JSON, "gzip"), (HTML, "gzip")}
-    body = rendered.variant(JSON, "gzip").body
-    assert gzip.decompress(body) == rendered.variant(JSON, "identity").body
+    for fmt in (JSON, HTML):
+        identity = rendered.variant(fmt, "identity").body
+        assert gzip.decompress(rendered.variant(fmt, "gzip").body) == identity
+        assert zlib.decompress(rendered.variant(fmt, "deflate").body) == identity
 
 
 @given(

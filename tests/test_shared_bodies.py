@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 
 from groxpi.models import File, Meta, ProjectPage
-from groxpi.render import HTML, JSON, render_project
+from groxpi.render import render_project
 from groxpi.shared_bodies import LEFTOVER_AGE, SHARE_FROM, SharedBodies
+from groxpi.variants import HTML, JSON
 
 
 def big_page() -> ProjectPage:

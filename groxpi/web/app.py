@@ -96,5 +96,6 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await services.files.close(services.config.shutdown_timeout)
+        services.index.close()
         await services.storage.close()
         await services.client.close()

@@ -1,7 +1,9 @@
 """Index routes: the project list and project pages, PEP 503 / PEP 691.
 
 A fresh page in memory is answered without awaiting anything: negotiation is
-one cached call and the bytes were encoded when the page was refreshed.
+one cached call and the bytes of its variants were encoded before. A variant
+not encoded yet (a page just refreshed) is encoded in a worker thread and sent
+at once; the page's other variants are encoded after that answer.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ from aiohttp import web
 
 from ..index import LIST_KEY
 from ..names import normalize_project
-from ..negotiate import negotiate
-from ..render import RenderedPage
+from ..negotiate import Negotiated, negotiate
+from ..variants import RenderedPage, Variant
 from .errors import answers_errors
 from .state import SERVICES
 
@@ -22,23 +24,58 @@ NOT_ACCEPTABLE = (
 VARY = "Accept, Accept-Encoding"
 
 
-def page_response(request: web.Request, page: RenderedPage, fresh_for: float) -> web.Response:
-    """The pre-encoded variant the client asked for, or 304 / 406.
+def page_response(
+    request: web.Request, page: RenderedPage, fresh_for: float
+) -> web.Response | None:
+    """The pre-encoded variant the client asked for, or 304 / 406; None when that
+    variant is not encoded yet (then :func:`first_response` answers).
 
     ``fresh_for`` (seconds the page has left) becomes ``Cache-Control: max-age``,
     so a CDN or nginx in front keeps it no longer than groxpi does.
     """
-    headers = request.headers
-    # Parsing the query costs more than the rest of negotiation: only when there is one.
-    format_param = request.query.get("format") if request.query_string else None
-    chosen = negotiate(headers.get("Accept"), headers.get("Accept-Encoding"), format_param)
+    chosen = _negotiated(request)
     if chosen is None:
         return web.Response(status=406, text=NOT_ACCEPTABLE, headers={"Vary": VARY})
     fmt, content_type, coding = chosen
-    variant = page.variant(fmt, coding)
+    variant = page.ready(fmt, coding)
+    if variant is None:
+        return None
+    return _variant_response(request, variant, content_type, coding, fresh_for)
+
+
+@answers_errors
+async def first_response(
+    request: web.Request, page: RenderedPage, fresh_for: float
+) -> web.StreamResponse:
+    """The variant asked for (page_response found it acceptable), encoded now in a
+    worker thread and sent at once; then the page's other variants are encoded,
+    in the background."""
+    try:
+        chosen = _negotiated(request)
+        assert chosen is not None
+        fmt, content_type, coding = chosen
+        variant = await page.encoded(fmt, coding)
+        response = _variant_response(request, variant, content_type, coding, fresh_for)
+        await response.prepare(request)  # sent before the other variants are encoded
+        await response.write_eof()
+        return response
+    finally:
+        page.fill_in_background()
+
+
+def _negotiated(request: web.Request) -> Negotiated | None:
+    headers = request.headers
+    # Parsing the query costs more than the rest of negotiation: only when there is one.
+    format_param = request.query.get("format") if request.query_string else None
+    return negotiate(headers.get("Accept"), headers.get("Accept-Encoding"), format_param)
+
+
+def _variant_response(
+    request: web.Request, variant: Variant, content_type: str, coding: str, fresh_for: float
+) -> web.Response:
     etag = variant.etag
     cache_control = f"max-age={int(fresh_for)}"
-    if_none_match = headers.get("If-None-Match")
+    if_none_match = request.headers.get("If-None-Match")
     if if_none_match and _etag_matches(if_none_match, etag):
         return web.Response(
             status=304, headers={"Vary": VARY, "ETag": etag, "Cache-Control": cache_control}
@@ -57,16 +94,20 @@ def _etag_matches(header: str, etag: str) -> bool:
 
 async def project_list(request: web.Request) -> web.StreamResponse:
     fresh = request.app[SERVICES].index.fresh(LIST_KEY)
-    if fresh is not None and isinstance(fresh[0], RenderedPage):
-        return page_response(request, fresh[0], fresh[1])
-    return await _project_list_refreshed(request)
+    if fresh is None or not isinstance(fresh[0], RenderedPage):
+        return await _project_list_refreshed(request)
+    page, fresh_for = fresh[0], fresh[1]
+    response = page_response(request, page, fresh_for)
+    return response if response is not None else await first_response(request, page, fresh_for)
 
 
 @answers_errors
 async def _project_list_refreshed(request: web.Request) -> web.StreamResponse:
     index = request.app[SERVICES].index
     page = await index.project_list()
-    return page_response(request, page, index.seconds_left(LIST_KEY))
+    fresh_for = index.seconds_left(LIST_KEY)
+    response = page_response(request, page, fresh_for)
+    return response if response is not None else await first_response(request, page, fresh_for)
 
 
 async def project_page(request: web.Request) -> web.StreamResponse:
@@ -77,16 +118,20 @@ async def project_page(request: web.Request) -> web.StreamResponse:
     if project != raw:
         raise web.HTTPMovedPermanently(location=f"../{project}/{_query(request)}")
     fresh = request.app[SERVICES].index.fresh(project)
-    if fresh is not None and not isinstance(fresh[0], RenderedPage):
-        return page_response(request, fresh[0].rendered, fresh[1])
-    return await _project_page_refreshed(request, project)
+    if fresh is None or isinstance(fresh[0], RenderedPage):
+        return await _project_page_refreshed(request, project)
+    page, fresh_for = fresh[0].rendered, fresh[1]
+    response = page_response(request, page, fresh_for)
+    return response if response is not None else await first_response(request, page, fresh_for)
 
 
 @answers_errors
 async def _project_page_refreshed(request: web.Request, project: str) -> web.StreamResponse:
     index = request.app[SERVICES].index
-    cached = await index.project(project)
-    return page_response(request, cached.rendered, index.seconds_left(project))
+    page = (await index.project(project)).rendered
+    fresh_for = index.seconds_left(project)
+    response = page_response(request, page, fresh_for)
+    return response if response is not None else await first_response(request, page, fresh_for)
 
 
 async def _project_without_slash(request: web.Request) -> web.StreamResponse:
