@@ -112,9 +112,46 @@ def decode_project_page(body: bytes, content_type: str, base: URL, name: str) ->
     if content_type != JSON_V1:
         return parse_project_page(body, base, name)
     page = json_project_page(body)
-    for file in page.files:
-        file.url = str(base.join(URL(file.url)))
+    resolve_urls(page.files, base)
     return page
+
+
+_ABSOLUTE = re.compile(r"(https?://[^/?#]+)(/[A-Za-z0-9._~!$&'()*+,;=:@/-]*)?", re.ASCII)
+"""An http(s) URL whose path yarl would leave as it is (no %, query or fragment)."""
+
+
+def resolve_urls(files: list[File], base: URL) -> None:
+    """Make every file's URL absolute, resolved against ``base`` as yarl does.
+
+    yarl takes ~10 µs a URL (30 ms for a 3,000-file page). A page's URLs are
+    nearly all absolute, on one host, with plain paths: such a URL is kept as
+    it is once yarl has confirmed its scheme and authority (once per host)
+    and its path has no dot segment; anything else goes through yarl.
+    """
+    authorities: dict[str, bool] = {}
+    for file in files:
+        url = file.url
+        match = _ABSOLUTE.fullmatch(url)
+        if match is not None and not _dot_segments(match[2] or ""):
+            authority = match[1]
+            plain = authorities.get(authority)
+            if plain is None:
+                plain = authorities[authority] = _kept_by_yarl(authority)
+            if plain:
+                continue
+        file.url = str(base.join(URL(url)))
+
+
+def _dot_segments(path: str) -> bool:
+    return "/./" in path or "/../" in path or path.endswith(("/.", "/.."))
+
+
+def _kept_by_yarl(authority: str) -> bool:
+    """Whether yarl writes ``authority`` (``scheme://host[:port]``) back as it is."""
+    try:
+        return str(URL(f"{authority}/")) == f"{authority}/"
+    except ValueError:
+        return False
 
 
 def decode_project_list(body: bytes, content_type: str) -> ProjectList:

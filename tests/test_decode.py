@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from yarl import URL
 
 from groxpi import decode
 from groxpi.models import (
     JSON_V1,
+    File,
     Meta,
     ProjectEntry,
     ProjectList,
@@ -137,3 +141,40 @@ async def test_big_bodies_are_decoded_in_a_worker_thread(monkeypatch: pytest.Mon
     await decode.project_page(big, JSON_V1, BASE, "p")
     loop_thread = threading.get_ident()
     assert [t == loop_thread for t in threads] == [True, False, True, False]
+
+
+AUTHORITIES = [
+    "files.example", "Files.Example", "h:8080", "h:80", "h:443", "h:", "h:99999", "1.2.3.4:5",
+    "[::1]:99", "[::1]", "user:pw@h", "xn--bcher-kva.example", "bücher.example", "",
+]  # fmt: skip
+
+
+@settings(max_examples=500)
+@given(
+    st.lists(
+        st.one_of(
+            st.builds(
+                "{}://{}{}".format,
+                st.sampled_from(["https", "http", "HTTP", "ftp"]),
+                st.sampled_from(AUTHORITIES),
+                st.text(alphabet="/.a+%2F?#~:@!'() é-", max_size=14),
+            ),
+            st.text(alphabet="/.a+%?#:", max_size=10),  # relative references
+        ),
+        max_size=6,
+    )
+)
+def test_urls_resolve_exactly_as_yarl_resolves_them(urls: list[str]) -> None:
+    def resolved(how: Callable[[list[File]], None]) -> list[str] | type[Exception]:
+        files = [File(filename="f", url=url, hashes={}) for url in urls]
+        try:
+            how(files)
+        except Exception as exc:  # yarl's own errors (even an IndexError) stay the same
+            return type(exc)
+        return [file.url for file in files]
+
+    def by_yarl(files: list[File]) -> None:
+        for file in files:
+            file.url = str(BASE.join(URL(file.url)))
+
+    assert resolved(lambda files: decode.resolve_urls(files, BASE)) == resolved(by_yarl)
