@@ -12,10 +12,11 @@ import platform
 import signal
 import socket
 import sys
+from pathlib import Path
 
 from . import __version__, logs
 from .config import Config, ConfigError, load_config, requested_log_format
-from .supervisor import STOP_SIGNALS, Supervisor
+from .supervisor import STOP_SIGNALS, Supervisor, stop_with_parent
 
 ENV_HELP = """\
 configuration (environment; every GROXPI_X also reads PROXPI_X; README.md explains each):
@@ -62,13 +63,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def serve(config: Config, reuse_port: bool = False, server_pid: int | None = None) -> int:
+def serve(config: Config, reuse_port: bool = False, metrics_dir: Path | None = None) -> int:
     """Run one server process until SIGTERM/SIGINT, then shut down gracefully."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - platforms without uvloop
-        return asyncio.run(_serve(config, reuse_port, server_pid))
-    return uvloop.run(_serve(config, reuse_port, server_pid))
+        return asyncio.run(_serve(config, reuse_port, metrics_dir))
+    return uvloop.run(_serve(config, reuse_port, metrics_dir))
 
 
 _early_stop = False
@@ -80,33 +81,35 @@ def _note_early_stop(signum: int, _frame: object) -> None:
     _early_stop = True
 
 
-def _worker(config: Config, server_pid: int) -> None:
+def _worker(config: Config, metrics_dir: Path, parent: int) -> None:
     # Forked with stop signals blocked and the parent's forwarding handler inherited:
     # replace that handler before unblocking, so an early SIGTERM stops this worker
     # gracefully instead of running the parent's code here.
     for signum in STOP_SIGNALS:
         signal.signal(signum, _note_early_stop)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    stop_with_parent(parent)
     try:
-        code = serve(config, reuse_port=True, server_pid=server_pid)
+        code = serve(config, reuse_port=True, metrics_dir=metrics_dir)
     except Exception:  # logged in the configured format, not as multiprocessing's traceback
         logging.getLogger("groxpi").exception("worker failed")
         code = 1
     sys.exit(code)
 
 
-async def _serve(config: Config, reuse_port: bool, server_pid: int | None) -> int:
+async def _serve(config: Config, reuse_port: bool, metrics_dir: Path | None) -> int:
     """Stop accepting on a signal, let in-flight responses finish (bounded), clean up."""
     from aiohttp import web
 
     from .storage import StorageError
     from .web.app import create_app
     from .web.metrics import runner_options
+    from .web.state import SERVICES
 
     runner: web.AppRunner | None = None
     try:
         runner = web.AppRunner(
-            create_app(config, server_pid),
+            create_app(config, metrics_dir),
             **runner_options(config.access_log),
             handle_signals=False,
             shutdown_timeout=config.shutdown_timeout,
@@ -130,6 +133,7 @@ async def _serve(config: Config, reuse_port: bool, server_pid: int | None) -> in
         # garbage collector from walking it again on every full collection.
         gc.freeze()
         await stop.wait()
+        runner.app[SERVICES].stopping = True  # from now on /health answers 503
         logging.getLogger("groxpi").info("shutting down")
     finally:
         await runner.cleanup()
@@ -146,14 +150,17 @@ def _check_port(config: Config) -> None:
 def serve_workers(config: Config) -> int:
     """Several processes accepting on one port (SO_REUSEPORT), kept running by a supervisor.
 
-    Each worker is told this process's pid: their metrics add up under it, the
-    restarted ones' included.
+    Each worker is given this run's metrics directory: their numbers add up
+    there, the restarted ones' included.
     """
     # Imported once here rather than in every worker: each (re)start forks with the
     # web stack loaded, so it serves sooner and shares those pages with its siblings.
     from .web import app  # noqa: F401
+    from .web.worker_metrics import run_directory
 
-    return Supervisor(functools.partial(_worker, config, os.getpid()), config.workers).run()
+    metrics_dir = run_directory(config.cache_dir / "metrics")
+    worker = functools.partial(_worker, config, metrics_dir, os.getpid())
+    return Supervisor(worker, config.workers).run()
 
 
 def main(argv: list[str] | None = None) -> int:

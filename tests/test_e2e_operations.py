@@ -136,6 +136,28 @@ def test_a_killed_worker_is_replaced_and_its_counts_still_add_up(
     assert "Traceback" not in log
 
 
+def test_workers_stop_when_their_supervisor_is_killed(groxpi_server: GroxpiFactory) -> None:
+    server = groxpi_server(GROXPI_WORKERS=2)
+    assert server.proc is not None
+    workers = both_workers(server)
+    server.proc.kill()  # SIGKILL: the supervisor cannot forward anything
+    server.proc.wait(10)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(_running(pid) for pid in workers):
+        time.sleep(0.1)
+    assert not any(_running(pid) for pid in workers)  # none serves on, holding the port
+    assert server.log_text().count("shutting down") == 2  # each stopped gracefully
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting for a parent that is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def test_json_logs_are_one_object_a_line_with_access_fields(groxpi_server: GroxpiFactory) -> None:
     server = groxpi_server(GROXPI_WORKERS=2, GROXPI_LOG_FORMAT="json", GROXPI_ACCESS_LOG="true")
     workers = both_workers(server)

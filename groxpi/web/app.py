@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from ..storage import create_storage
 from ..upstream import Reachability, UpstreamClient
 from . import admin, auth, files, metrics, simple
 from .state import SERVICES, Services
-from .worker_metrics import WorkerMetrics, server_directory
+from .worker_metrics import WorkerMetrics, run_directory
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +47,9 @@ def build_services(config: Config) -> Services:
     )
 
 
-def create_app(config: Config, server_pid: int | None = None) -> web.Application:
-    """The application of one worker; ``server_pid`` names the server it belongs to
-    (the parent of its workers), whose metrics it adds up with its siblings'."""
+def create_app(config: Config, metrics_dir: Path | None = None) -> web.Application:
+    """The application of one worker; ``metrics_dir`` is where the server's workers
+    leave the numbers each adds up with its siblings' (a new one when not given)."""
     app = web.Application(client_max_size=64 * 1024)
     services = build_services(config)
     app[SERVICES] = services
@@ -62,7 +61,8 @@ def create_app(config: Config, server_pid: int | None = None) -> web.Application
     )
     simple.add_routes(app)  # first: aiohttp tries routes in the order they were added
     files.add_routes(app)
-    metrics_dir = server_directory(config.cache_dir / "metrics", server_pid or os.getpid())
+    if metrics_dir is None:
+        metrics_dir = run_directory(config.cache_dir / "metrics")
     metrics.setup(app, WorkerMetrics(metrics_dir))
     admin.add_routes(app)
     if config.auth_file is not None:

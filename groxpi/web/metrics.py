@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import platform
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -200,7 +201,7 @@ def snapshot(services: Services, requests: RequestStats, pid: int) -> Snapshot:
             ),
         ]
     families += _process_families(pid)
-    return Snapshot(pid, families)
+    return Snapshot(pid, families, time.monotonic_ns())
 
 
 def _single_counter(name: str, help: str, value: float) -> Family:

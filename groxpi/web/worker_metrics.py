@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
+import socket
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Literal
@@ -46,6 +50,7 @@ class Family(msgspec.Struct, array_like=True):
 class Snapshot(msgspec.Struct, array_like=True):
     pid: int
     families: list[Family]
+    taken: int = 0  # time.monotonic_ns() when taken: an older one never replaces a newer
 
 
 def counter(name: str, help: str, labels: Labels, values: Iterable[tuple[Labels, float]]) -> Family:
@@ -68,19 +73,29 @@ _decoder = msgspec.msgpack.Decoder(Snapshot)
 
 
 class WorkerMetrics:
-    """The snapshot files of one server's workers (``directory`` is the server's own)."""
+    """The snapshot files of one server's workers (``directory`` is the server run's own)."""
 
     def __init__(self, directory: Path, pid: int | None = None) -> None:
         self.directory = directory
         self.pid = os.getpid() if pid is None else pid
+        self._lock = threading.Lock()  # the periodic publisher and scrapes run in threads
+        self._last_taken = -1
 
     def publish(self, snapshot: Snapshot) -> None:
-        """Replace this worker's file atomically, so readers see one snapshot whole."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / f"{self.pid}.msgpack"
-        temporary = path.with_suffix(".tmp")
-        temporary.write_bytes(_encoder.encode(snapshot))
-        os.replace(temporary, path)
+        """Replace this worker's file atomically, so readers see one snapshot whole;
+        a snapshot older than the one already written is dropped."""
+        with self._lock:
+            if snapshot.taken < self._last_taken:
+                return
+            self.directory.mkdir(parents=True, exist_ok=True)
+            path = self.directory / f"{self.pid}.msgpack"
+            temporary = self.directory / f"{self.pid}.{secrets.token_hex(4)}.tmp"
+            try:
+                temporary.write_bytes(_encoder.encode(snapshot))
+                os.replace(temporary, path)
+            finally:
+                temporary.unlink(missing_ok=True)
+            self._last_taken = snapshot.taken
 
     def gather(self, own: Snapshot) -> list[Family]:
         """Publish ``own``, then merge every worker's latest snapshot."""
@@ -94,17 +109,34 @@ class WorkerMetrics:
                 yield _decoder.decode(path.read_bytes())
 
 
-def server_directory(root: Path, server_pid: int) -> Path:
-    """Where one server's workers leave their snapshots: ``root/<the server's pid>``.
+STALE_RUN = 60.0
+"""Seconds without a snapshot after which another run's directory is left over."""
 
-    Directories of servers no longer running (killed, so they could not clean
-    up) are removed first; two servers sharing a cache directory never mix.
+
+def run_directory(root: Path) -> Path:
+    """A new directory for this server run's snapshots, under ``root``.
+
+    Named by host, pid and a random token: in a container the server is always
+    pid 1, and a restart must not add up the previous run's numbers. Other
+    runs' directories that no worker has written to for a minute (their
+    workers publish every few seconds) are removed.
     """
     if root.is_dir():
+        now = time.time()
         for old in root.iterdir():
-            if old.name.isdigit() and int(old.name) != server_pid and not _alive(int(old.name)):
+            if old.is_dir() and now - _last_write(old) > STALE_RUN:
                 shutil.rmtree(old, ignore_errors=True)
-    return root / str(server_pid)
+    directory = root / f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def _last_write(directory: Path) -> float:
+    times = [directory.stat().st_mtime]
+    for path in directory.iterdir():
+        with contextlib.suppress(OSError):
+            times.append(path.stat().st_mtime)
+    return max(times)
 
 
 def _alive(pid: int) -> bool:

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 from groxpi.instruments import Histogram, Histograms
 from groxpi.web.worker_metrics import (
+    STALE_RUN,
     Snapshot,
     WorkerMetrics,
     counter,
     gauge,
     histogram,
     merge,
-    server_directory,
+    run_directory,
 )
 
 
@@ -57,7 +61,7 @@ def test_counters_sum_over_every_worker_gauges_over_the_living_and_own_figures_s
 
 
 def test_gather_reads_siblings_files_and_each_share_only_grows(tmp_path: Path) -> None:
-    directory = server_directory(tmp_path / "metrics", 4242)
+    directory = run_directory(tmp_path / "metrics")
     first, second = WorkerMetrics(directory, pid=dead_pid()), WorkerMetrics(directory)
     first.publish(worker(first.pid, requests=10, downloads=5, cache=1, seconds=0.01))
     seen = by_name(
@@ -72,11 +76,59 @@ def test_gather_reads_siblings_files_and_each_share_only_grows(tmp_path: Path) -
     assert again["groxpi_http_requests"].samples == [(("/simple/",), 12)]
 
 
-def test_directories_of_servers_no_longer_running_are_swept(tmp_path: Path) -> None:
+def test_each_run_gets_its_own_directory_and_stale_ones_are_swept(tmp_path: Path) -> None:
     root = tmp_path / "metrics"
-    gone = root / str(dead_pid())
-    gone.mkdir(parents=True)
-    (gone / "1.msgpack").write_bytes(b"")
-    mine = server_directory(root, 4242)
-    assert not gone.exists()
-    assert mine == root / "4242"
+    first = run_directory(root)
+    WorkerMetrics(first).publish(worker(os.getpid(), 1, 0, 0, 0.01))
+    second = run_directory(root)  # a restart with the same pid (pid 1 in a container)
+    assert second != first and first.exists()  # written to just now: maybe still running
+    old = time.time() - STALE_RUN - 1
+    for path in (first, *first.iterdir()):
+        os.utime(path, (old, old))
+    third = run_directory(root)
+    assert not first.exists() and second.exists() and third.exists()
+
+
+def test_an_older_snapshot_never_replaces_a_newer_one(tmp_path: Path) -> None:
+    shared = WorkerMetrics(tmp_path / "run")
+    newer = worker(shared.pid, requests=9, downloads=0, cache=0, seconds=0.01)
+    older = worker(shared.pid, requests=5, downloads=0, cache=0, seconds=0.01)
+    newer.taken, older.taken = 2, 1
+    shared.publish(newer)
+    shared.publish(older)  # its thread ran late
+    reader = WorkerMetrics(tmp_path / "run", pid=dead_pid())
+    seen = by_name(reader.gather(Snapshot(reader.pid, [])))
+    assert seen["groxpi_http_requests"].samples == [(("/simple/",), 9)]
+    left = {p.name for p in (tmp_path / "run").iterdir()}
+    assert left == {f"{reader.pid}.msgpack", f"{shared.pid}.msgpack"}  # no temporary files
+
+
+def test_concurrent_publishes_never_leave_a_torn_file(tmp_path: Path) -> None:
+    shared = WorkerMetrics(tmp_path / "run")
+    reader = WorkerMetrics(tmp_path / "run", pid=dead_pid())
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def publish_forever(n: int) -> None:
+        taken = 0
+        while not stop.is_set():
+            taken += 1
+            snapshot = worker(shared.pid, requests=taken, downloads=0, cache=0, seconds=0.01)
+            snapshot.taken = taken * 2 + n
+            try:
+                shared.publish(snapshot)
+            except BaseException as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=publish_forever, args=(n,)) for n in (0, 1)]
+    for thread in threads:
+        thread.start()
+    try:
+        for _ in range(300):
+            seen = by_name(reader.gather(Snapshot(reader.pid, [])))
+            assert "groxpi_http_requests" in seen  # the writer's file was always readable
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert errors == []
