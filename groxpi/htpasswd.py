@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .environment import UnreadableFile, read_utf8
+
 # $2a$, $2b$ and $2y$ are one algorithm (bcrypt) as different tools label it;
 # then a two-digit cost and 53 characters of salt and hash.
 _BCRYPT = re.compile(r"\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}")
@@ -63,10 +65,9 @@ def parse_htpasswd(text: str) -> Users:
 def read_htpasswd(path: Path) -> Users:
     """Parse the file at ``path``; errors name the path."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = (exc.strerror or str(exc)) if isinstance(exc, OSError) else "not UTF-8 text"
-        raise HtpasswdError(f"cannot read {path}: {reason}") from None
+        text = read_utf8(path)
+    except UnreadableFile as exc:
+        raise HtpasswdError(str(exc)) from None
     try:
         return parse_htpasswd(text)
     except HtpasswdError as exc:

@@ -153,16 +153,14 @@ class BasicAuth:
     def cached(self, header: str) -> tuple[bytes, bytes | None]:
         """The warm path: (key, user) when this exact header was accepted before, else
         (key, None). Starts a reload in the background when it is time to look."""
-        if self._clock() >= self._next_check:
-            self._start_reload()
+        self._reload_if_due()
         key = _digest(header.encode("utf-8", "surrogateescape"))
         return key, self._accepted.get(key)
 
     async def verify(self, key: bytes, header: str, remote: str | None) -> bytes | None:
         """The user the header proves, checked with bcrypt in a thread; None (and a
         rate-limited warning) when it proves none. Raises :class:`Busy` past MAX_PENDING."""
-        if self._clock() >= self._next_check:
-            self._start_reload()
+        self._reload_if_due()
         if self._reloading is not None:  # so a user just added gets in at once
             await asyncio.shield(self._reloading)
         user = self._accepted.get(key)
@@ -199,8 +197,12 @@ class BasicAuth:
                 _remember(self._rejected, key, user)
         return user if ok else None
 
-    def _start_reload(self) -> None:
-        self._next_check = self._clock() + self._check_every
+    def _reload_if_due(self) -> None:
+        """Start a reload in the background when CHECK_EVERY has passed since the last look."""
+        now = self._clock()
+        if now < self._next_check:
+            return
+        self._next_check = now + self._check_every
         if self._reloading is None:
             self._reloading = asyncio.get_running_loop().create_task(self.reload())
             self._reloading.add_done_callback(self._reload_done)
