@@ -29,7 +29,8 @@ class Users:
     """Users and their bcrypt hashes, in file order."""
 
     entries: tuple[tuple[bytes, bytes], ...] = ()  # (user name as UTF-8, hash)
-    cost: int = DEFAULT_COST  # the highest cost in the file: what a check for an unknown user costs
+    cost: int = DEFAULT_COST  # the highest cost in the file: what every check costs
+    lowest_cost: int = DEFAULT_COST  # the lowest: below ``cost``, checks are padded up to it
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -39,7 +40,7 @@ def parse_htpasswd(text: str) -> Users:
     """``user:$2y$...`` lines; blank lines and ``#`` comments are skipped."""
     entries: list[tuple[bytes, bytes]] = []
     seen: set[str] = set()
-    cost = 0
+    costs: set[int] = set()
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
         if not line or line.startswith("#"):
@@ -52,14 +53,15 @@ def parse_htpasswd(text: str) -> Users:
             raise HtpasswdError(
                 f"line {number}: user {user!r} has no bcrypt hash (make it with htpasswd -B)"
             )
-        if not MIN_COST <= int(match.group(1)) <= MAX_COST:
+        cost = int(match.group(1))
+        if not MIN_COST <= cost <= MAX_COST:
             raise HtpasswdError(f"line {number}: bcrypt cost {match.group(1)} is out of range")
         if user in seen:
             raise HtpasswdError(f"line {number}: user {user!r} appears twice")
         seen.add(user)
         entries.append((user.encode(), hashed.encode("ascii")))
-        cost = max(cost, int(match.group(1)))
-    return Users(tuple(entries), cost or DEFAULT_COST)
+        costs.add(cost)
+    return Users(tuple(entries), max(costs), min(costs)) if costs else Users()
 
 
 def read_htpasswd(path: Path) -> Users:

@@ -17,7 +17,6 @@ import binascii
 import hashlib
 import hmac
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
@@ -45,12 +44,16 @@ AnyHandler = Callable[..., Awaitable[web.StreamResponse]]
 Stamp = tuple[int, int, int]  # mtime_ns, size, inode: a rename over the file changes it too
 
 
+Checker = Callable[[bytes, bytes], bool]
+"""(password, hash) -> whether they match: bcrypt.checkpw, or a recorder in tests."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Loaded:
-    """Users of one version of the file, with a hash for names that are not in it."""
+    """Users of one version of the file, with dummy hashes for the timing defence."""
 
     users: Users
-    dummy: bytes
+    dummies: dict[int, bytes]  # cost -> a hash of that cost, for every cost in the file's range
     stamp: Stamp
     names: tuple[bytes, ...]  # sha256 of each user name: compared at one length
 
@@ -64,13 +67,28 @@ def _stamp(path: Path) -> Stamp:
     return st.st_mtime_ns, st.st_size, st.st_ino
 
 
-def _load(path: Path, cost: int | None = None, dummy: bytes = b"") -> _Loaded:
-    """Read and parse the file (raises OSError / HtpasswdError); bcrypt only if the cost moved."""
+def _dummy(cost: int) -> bytes:
+    """A bcrypt hash of ``cost`` that no password matches, made without running bcrypt:
+    checkpw hashes the password with its salt and cost, then compares all 31 characters."""
+    return bcrypt.gensalt(rounds=cost) + b"." * 31
+
+
+def _load(path: Path) -> _Loaded:
+    """Read and parse the file (raises OSError / HtpasswdError), warning of mixed costs."""
     stamp = _stamp(path)
     users = read_htpasswd(path)
-    if users.cost != cost:
-        dummy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds=users.cost))
-    return _Loaded(users, dummy, stamp, tuple(_digest(name) for name, _ in users.entries))
+    if users.lowest_cost != users.cost:
+        log.warning(
+            "GROXPI_AUTH_FILE mixes bcrypt costs %d to %d: checks of the cheaper entries are "
+            "padded to take as long as one at cost %d, so timing cannot tell users apart; "
+            "re-hash every entry at one cost (htpasswd -B -C %d for each user)",
+            users.lowest_cost,
+            users.cost,
+            users.cost,
+            users.cost,
+        )
+    dummies = {cost: _dummy(cost) for cost in range(users.lowest_cost, users.cost + 1)}
+    return _Loaded(users, dummies, stamp, tuple(_digest(name) for name, _ in users.entries))
 
 
 def _as_utf8(raw: bytes) -> bytes:
@@ -133,8 +151,10 @@ class BasicAuth:
         clock: Callable[[], float] = time.monotonic,
         check_every: float = CHECK_EVERY,
         threads: int = 2,
+        checkpw: Checker = bcrypt.checkpw,
     ) -> None:
         self.path = path
+        self._checkpw = checkpw
         self._clock, self._check_every = clock, check_every
         self._state = _load(path)
         self._accepted: dict[bytes, bytes] = {}  # sha256 of the header -> user
@@ -187,7 +207,9 @@ class BasicAuth:
         state = self._state
         try:
             loop = asyncio.get_running_loop()
-            ok = await loop.run_in_executor(self._pool, _bcrypt_check, state, user, password)
+            ok = await loop.run_in_executor(
+                self._pool, _bcrypt_check, self._checkpw, state, user, password
+            )
         finally:
             del self._pending[key]
         if state is self._state:  # else the file changed meanwhile: do not remember
@@ -217,7 +239,7 @@ class BasicAuth:
         try:
             if await asyncio.to_thread(_stamp, self.path) == state.stamp:
                 return False
-            loaded = await asyncio.to_thread(_load, self.path, state.users.cost, state.dummy)
+            loaded = await asyncio.to_thread(_load, self.path)
         except (OSError, HtpasswdError) as exc:
             message = (
                 f"cannot reload GROXPI_AUTH_FILE, keeping the last {len(state.users)} users: {exc}"
@@ -254,16 +276,23 @@ def _remember(cache: dict[bytes, bytes], key: bytes, user: bytes) -> None:
     cache[key] = user
 
 
-def _bcrypt_check(state: _Loaded, user: bytes, password: bytes) -> bool:
-    """In a thread. Every name is compared, in constant time, and an unknown one is
-    checked against a dummy hash of the same cost: timing says nothing of who exists."""
-    hashed, known, given = state.dummy, False, _digest(user)
+def _bcrypt_check(checkpw: Checker, state: _Loaded, user: bytes, password: bytes) -> bool:
+    """In a thread. Every check costs what one at the file's highest cost does, so timing
+    says nothing of who exists: every name is compared, in constant time; an unknown one
+    is checked against a dummy hash of the highest cost; and a user of a lower cost c is
+    followed by dummy checks of costs c, c+1, ... up to the highest, less one. bcrypt's
+    work doubles with each step of cost, so 2^c + (2^c + ... + 2^(top-1)) = 2^top."""
+    top = state.users.cost
+    hashed, known, given = state.dummies[top], False, _digest(user)
     for name, (_, entry) in zip(state.names, state.users.entries, strict=True):
         same = hmac.compare_digest(name, given)
         hashed = entry if same else hashed
         known |= same
+    password = password[:BCRYPT_MAX_BYTES]
     try:
-        ok = bcrypt.checkpw(password[:BCRYPT_MAX_BYTES], hashed)
+        ok = checkpw(password, hashed)
+        for cost in range(int(hashed[4:6]), top):  # "$2y$05$...": none when cost is top
+            checkpw(password, state.dummies[cost])
     except ValueError:  # e.g. a NUL byte in the password
         ok = False
     return ok and known
