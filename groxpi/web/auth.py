@@ -37,6 +37,9 @@ MAX_REMEMBERED = 1024
 """Headers remembered as accepted, and as rejected, each (the oldest go first)."""
 MAX_PENDING = 64
 """bcrypt checks queued at once; past that, new headers get a 503 until they drain."""
+MAX_PENDING_PER_CLIENT = 8
+"""Of those, what one client address may have queued, so that one sending many bad
+headers cannot take them all and lock everyone else's new logins out."""
 BCRYPT_MAX_BYTES = 72  # bcrypt reads no further; htpasswd -B cuts there too
 REALM = 'Basic realm="groxpi"'
 
@@ -160,6 +163,7 @@ class BasicAuth:
         self._accepted: dict[bytes, bytes] = {}  # sha256 of the header -> user
         self._rejected: dict[bytes, bytes] = {}  # the same, for headers that prove no one
         self._pending: dict[bytes, asyncio.Future[bytes | None]] = {}
+        self._pending_from: dict[str | None, int] = {}  # client address -> checks it queued
         self._next_check = clock() + check_every
         self._reloading: asyncio.Task[bool] | None = None
         self._load_error: str | None = None
@@ -179,31 +183,37 @@ class BasicAuth:
 
     async def verify(self, key: bytes, header: str, remote: str | None) -> bytes | None:
         """The user the header proves, checked with bcrypt in a thread; None (and a
-        rate-limited warning) when it proves none. Raises :class:`Busy` past MAX_PENDING."""
+        rate-limited warning) when it proves none. Raises :class:`Busy` past MAX_PENDING,
+        or past MAX_PENDING_PER_CLIENT for ``remote``."""
         self._reload_if_due()
         if self._reloading is not None:  # so a user just added gets in at once
             await asyncio.shield(self._reloading)
         user = self._accepted.get(key)
         if user is None and key not in self._rejected:
-            user = await self._checked(key, header)
+            user = await self._checked(key, header, remote)
         if user is None:
             self.failures.note(basic_user(header), remote)
         return user
 
-    async def _checked(self, key: bytes, header: str) -> bytes | None:
-        """One bcrypt check per header at a time, however many requests carry it."""
+    async def _checked(self, key: bytes, header: str, remote: str | None) -> bytes | None:
+        """One bcrypt check per header at a time, however many requests carry it; the
+        client that asks first holds one of its MAX_PENDING_PER_CLIENT until it is done."""
         pending = self._pending.get(key)
         if pending is None:
             credentials = basic_credentials(header)
             if credentials is None:
                 return None
-            if len(self._pending) >= MAX_PENDING:
+            queued = self._pending_from.get(remote, 0)
+            if len(self._pending) >= MAX_PENDING or queued >= MAX_PENDING_PER_CLIENT:
                 raise Busy()
-            pending = asyncio.ensure_future(self._check(key, *credentials))
+            self._pending_from[remote] = queued + 1
+            pending = asyncio.ensure_future(self._check(key, remote, *credentials))
             self._pending[key] = pending
         return await asyncio.shield(pending)
 
-    async def _check(self, key: bytes, user: bytes, password: bytes) -> bytes | None:
+    async def _check(
+        self, key: bytes, remote: str | None, user: bytes, password: bytes
+    ) -> bytes | None:
         state = self._state
         try:
             loop = asyncio.get_running_loop()
@@ -212,6 +222,9 @@ class BasicAuth:
             )
         finally:
             del self._pending[key]
+            left = self._pending_from.pop(remote) - 1
+            if left:
+                self._pending_from[remote] = left
         if state is self._state:  # else the file changed meanwhile: do not remember
             if ok:
                 _remember(self._accepted, key, user)

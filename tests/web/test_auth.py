@@ -307,6 +307,28 @@ async def test_too_many_pending_checks_are_refused(
     await auth.close()
 
 
+async def test_one_client_cannot_hold_every_pending_check(htpasswd: Path, clock: Clock) -> None:
+    """Bad headers kept in flight from one address fill that address's share only."""
+    held = Recorder(hold=True)
+    auth = BasicAuth(htpasswd, clock=clock, checkpw=held)
+    attacker, other = "198.51.100.1", "192.0.2.7"
+    guesses = [basic("alice", f"guess-{n}") for n in range(auth_module.MAX_PENDING_PER_CLIENT)]
+    queued = [asyncio.ensure_future(verify(auth, guess, attacker)) for guess in guesses]
+    await asyncio.sleep(0.05)
+    with pytest.raises(Busy):
+        await verify(auth, basic("alice", "one-guess-too-many"), attacker)
+    again = asyncio.ensure_future(verify(auth, guesses[0], attacker))  # shares a queued check
+    alice = asyncio.ensure_future(verify(auth, basic("alice", "wonder land"), other))
+    await asyncio.sleep(0.05)
+    assert not alice.done()  # queued, not refused: waits for a thread like everyone
+    held.release.set()
+    assert await alice == b"alice"
+    assert await asyncio.gather(*queued, again) == [None] * (len(guesses) + 1)
+    assert len(held) == len(guesses) + 1  # the shared header ran one check
+    assert await verify(auth, basic("alice", "later"), attacker) is None  # its share is back
+    await auth.close()
+
+
 def test_failure_log_is_rate_limited(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
     failures = FailureLog(clock, limit=2, window=60)
     for _ in range(5):
