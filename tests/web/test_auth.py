@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient
 from groxpi.web import auth as auth_module
 from groxpi.web.auth import CHECK_EVERY, BasicAuth, Busy, FailureLog, basic_credentials
 from tests.support.tools import require
-from tests.web.conftest import ClientFactory
+from tests.web.conftest import ClientFactory, wait_idle
 
 WHEEL = "alpha-1.0-py3-none-any.whl"
 
@@ -387,6 +387,36 @@ async def test_auth_metrics_guards_metrics_but_not_health(
     good = {"Authorization": basic("bob", "builder")}
     assert (await client.get("/metrics", headers=good)).status == 200
     assert (await client.get("/health")).status == 200
+
+
+@pytest.mark.parametrize("auth_on", [True, False])
+async def test_with_auth_caches_in_front_are_told_to_keep_nothing(
+    make_client: ClientFactory, htpasswd: Path, auth_on: bool
+) -> None:
+    """nginx's proxy_cache keys on the URL, not on the Authorization header: with auth on,
+    a page or file it kept would go to clients without credentials. ``private`` forbids."""
+    client = await make_client(**({"GROXPI_AUTH_FILE": htpasswd} if auth_on else {}))
+    good = {"Authorization": basic("alice", "wonder land")}
+    prefix = "private, " if auth_on else ""
+    seen: list[tuple[str, int, str]] = []
+    for path in ("/simple/alpha/", "/simple/alpha/", "/simple/"):  # cold, warm, the list
+        response = await client.get(path, headers=good)
+        seen.append((path, response.status, response.headers["Cache-Control"]))
+    etag = response.headers["ETag"]
+    confirmed = await client.get("/simple/", headers={**good, "If-None-Match": etag})
+    seen.append(("304", confirmed.status, confirmed.headers["Cache-Control"]))
+    for path in (WHEEL, WHEEL, f"{WHEEL}.metadata"):  # streamed in, then from the cache
+        response = await client.get(f"/simple/alpha/{path}", headers=good)
+        seen.append((path, response.status, response.headers["Cache-Control"]))
+        await wait_idle(client)
+    ranged = await client.get(f"/simple/alpha/{WHEEL}", headers={**good, "Range": "bytes=0-9"})
+    seen.append(("range", ranged.status, ranged.headers["Cache-Control"]))
+    assert [status for _, status, _ in seen] == [200, 200, 200, 304, 200, 200, 200, 206]
+    for what, _, cache_control in seen[:4]:
+        assert cache_control.startswith(f"{prefix}max-age="), what
+        assert int(cache_control.removeprefix(f"{prefix}max-age=")) > 0, what
+    for what, _, cache_control in seen[4:]:
+        assert cache_control == f"{prefix}max-age=31536000, immutable", what
 
 
 async def test_no_auth_file_means_no_credentials_asked(client: TestClient) -> None:
