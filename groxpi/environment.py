@@ -17,6 +17,19 @@ class ConfigError(ValueError):
     """A configuration value that cannot be used; the message names the variable."""
 
 
+class UnreadableFile(ValueError):
+    """A file that cannot be read as UTF-8 text: ``cannot read PATH: why``."""
+
+
+def read_utf8(path: Path) -> str:
+    """The text of the file at ``path``, or :class:`UnreadableFile` saying why not."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = (exc.strerror or str(exc)) if isinstance(exc, OSError) else "not UTF-8 text"
+        raise UnreadableFile(f"cannot read {path}: {reason}") from None
+
+
 class Env:
     """Environment lookups with the PROXPI_* fallback and variable-named errors."""
 
@@ -46,10 +59,9 @@ class Env:
         if value is not None and value[1]:
             raise ConfigError(f"{value[0]} and {path[0]}: set one of them, not both")
         try:
-            text = Path(path[1]).read_text(encoding="utf-8").rstrip("\r\n")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = (exc.strerror or str(exc)) if isinstance(exc, OSError) else "not UTF-8 text"
-            raise ConfigError(f"{path[0]}: cannot read {path[1]}: {reason}") from None
+            text = read_utf8(Path(path[1])).rstrip("\r\n")
+        except UnreadableFile as exc:
+            raise ConfigError(f"{path[0]}: {exc}") from None
         if not text:
             raise ConfigError(f"{path[0]}: {path[1]} is empty")
         return text

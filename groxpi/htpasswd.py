@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .environment import UnreadableFile, read_utf8
+
 # $2a$, $2b$ and $2y$ are one algorithm (bcrypt) as different tools label it;
 # then a two-digit cost and 53 characters of salt and hash.
 _BCRYPT = re.compile(r"\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}")
@@ -27,7 +29,8 @@ class Users:
     """Users and their bcrypt hashes, in file order."""
 
     entries: tuple[tuple[bytes, bytes], ...] = ()  # (user name as UTF-8, hash)
-    cost: int = DEFAULT_COST  # the highest cost in the file: what a check for an unknown user costs
+    cost: int = DEFAULT_COST  # the highest cost in the file: what every check costs
+    lowest_cost: int = DEFAULT_COST  # the lowest: below ``cost``, checks are padded up to it
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -37,7 +40,7 @@ def parse_htpasswd(text: str) -> Users:
     """``user:$2y$...`` lines; blank lines and ``#`` comments are skipped."""
     entries: list[tuple[bytes, bytes]] = []
     seen: set[str] = set()
-    cost = 0
+    costs: set[int] = set()
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
         if not line or line.startswith("#"):
@@ -50,23 +53,23 @@ def parse_htpasswd(text: str) -> Users:
             raise HtpasswdError(
                 f"line {number}: user {user!r} has no bcrypt hash (make it with htpasswd -B)"
             )
-        if not MIN_COST <= int(match.group(1)) <= MAX_COST:
+        cost = int(match.group(1))
+        if not MIN_COST <= cost <= MAX_COST:
             raise HtpasswdError(f"line {number}: bcrypt cost {match.group(1)} is out of range")
         if user in seen:
             raise HtpasswdError(f"line {number}: user {user!r} appears twice")
         seen.add(user)
         entries.append((user.encode(), hashed.encode("ascii")))
-        cost = max(cost, int(match.group(1)))
-    return Users(tuple(entries), cost or DEFAULT_COST)
+        costs.add(cost)
+    return Users(tuple(entries), max(costs), min(costs)) if costs else Users()
 
 
 def read_htpasswd(path: Path) -> Users:
     """Parse the file at ``path``; errors name the path."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = (exc.strerror or str(exc)) if isinstance(exc, OSError) else "not UTF-8 text"
-        raise HtpasswdError(f"cannot read {path}: {reason}") from None
+        text = read_utf8(path)
+    except UnreadableFile as exc:
+        raise HtpasswdError(str(exc)) from None
     try:
         return parse_htpasswd(text)
     except HtpasswdError as exc:

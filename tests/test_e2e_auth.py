@@ -20,7 +20,7 @@ import bcrypt
 import pytest
 
 from tests.conftest import GroxpiFactory
-from tests.support.fake_index import FakeIndex
+from tests.support.fake_index import FakeIndex, Release
 from tests.support.installers import UV, installed_version, make_venv, pip_install, uv_install
 from tests.support.server import REPO_ROOT, GroxpiProcess
 from tests.support.tools import require
@@ -228,19 +228,22 @@ def test_home_page_buttons_invalidate_with_the_typed_token(
 ) -> None:
     require(shutil.which("node") is not None, "node", "apt-get install -y nodejs")
     """The home page's own script, run by node as a browser would, against groxpi."""
+    fake_index.add_project("list", [Release("1.0")])  # a real name: not the project list
     server = groxpi_server(GROXPI_AUTH_FILE=htpasswd, GROXPI_ADMIN_TOKEN="typed-token")
     user = basic("alice", PASSWORD)
-    for path in ("/simple/", "/simple/alpha/", "/simple/beta/"):
+    pages = ("/simple/", "/simple/alpha/", "/simple/beta/", "/simple/list/")
+    for path in pages:
         assert get(server.url + path, user)[0] == 200
     status, html, _ = get(f"{server.url}/", user)
     assert status == 200
     script = tmp_path / "home.js"
     script.write_text(re.search(r"<script>(.*?)</script>", html.decode(), re.S).group(1))
-    targets = re.findall(r'data-invalidate="([^"]+)"', html.decode())
-    assert targets[0] == "list" and set(targets[1:]) == {"alpha", "beta"}
+    assert 'id="invalidateList"' in html.decode()
+    projects = re.findall(r'data-project="([^"]+)"', html.decode())
+    assert sorted(projects) == ["alpha", "beta", "list"]
     harness = Path(__file__).parent / "support" / "home_page_script.js"
     result = subprocess.run(
-        ["node", str(harness), str(script), f"{server.url}/", "typed-token", *targets],
+        ["node", str(harness), str(script), f"{server.url}/", "typed-token", *projects],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -257,9 +260,13 @@ def test_home_page_buttons_invalidate_with_the_typed_token(
         {"url": "cache/list", "method": "DELETE", "authorization": "Bearer typed-token"}
     ]
     assert steps["alpha"]["message"] == "Invalidated project alpha."
+    assert steps["alpha"]["requests"][0]["url"] == "cache/project/alpha"
+    for name in ("project named list", "list by name"):
+        assert steps[name]["message"] == "Invalidated project list."
+        assert [r["url"] for r in steps[name]["requests"]] == ["cache/project/list"]
     assert steps["by name"]["message"] == "Invalidated project Beta."
-    assert steps["by name"]["requests"][0]["url"] == "cache/Beta"
+    assert steps["by name"]["requests"][0]["url"] == "cache/project/Beta"
     before = fake_index.index_requests()
-    for path in ("/simple/", "/simple/alpha/", "/simple/beta/"):  # all three were dropped
+    for path in pages:  # all four were dropped
         assert get(server.url + path, user)[0] == 200
-    assert fake_index.index_requests() == before + 3
+    assert fake_index.index_requests() == before + 4

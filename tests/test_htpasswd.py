@@ -25,12 +25,14 @@ def test_bcrypt_entries_of_every_label_and_comments() -> None:
     users = parse_htpasswd(text)
     assert [name for name, _ in users.entries] == [b"alice", b"bob", b"carol", "dörte".encode()]
     assert users.entries[0][1] == f"$2y$05${SALT_AND_HASH}".encode()
-    assert users.cost == 12  # the highest: what a check for an unknown user must cost
+    assert users.cost == 12  # the highest: what every check must cost
+    assert users.lowest_cost == 4  # where padding up to it starts
     assert len(users) == 4
 
 
 def test_no_users_is_parsed_as_empty() -> None:
-    assert len(parse_htpasswd("# nobody yet\n")) == 0
+    nobody = parse_htpasswd("# nobody yet\n")
+    assert len(nobody) == 0 and nobody.cost == nobody.lowest_cost == 10  # htpasswd -B's
 
 
 @pytest.mark.parametrize(

@@ -198,4 +198,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/", home)
     app.router.add_get("/health", health)
     app.router.add_delete("/cache/list", drop_project_list)
+    # A project named "list" has only this URL; /cache/{project} is proxpi's.
+    app.router.add_delete("/cache/project/{project}", drop_project)
     app.router.add_delete("/cache/{project}", drop_project)

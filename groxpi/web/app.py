@@ -36,6 +36,7 @@ def build_services(config: Config) -> Services:
     distributions = Distributions(
         index, file_cache, sources.pages, config.download_timeout, offline=config.offline
     )
+    cache_private = "private, " if config.auth_file is not None else ""
     return Services(
         config=config,
         client=client,
@@ -44,6 +45,8 @@ def build_services(config: Config) -> Services:
         storage=storage,
         sources=sources,
         distributions=distributions,
+        cache_private=cache_private,
+        file_headers={**files.FILE_HEADERS, "Cache-Control": cache_private + files.IMMUTABLE},
     )
 
 

@@ -17,7 +17,6 @@ import binascii
 import hashlib
 import hmac
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +37,9 @@ MAX_REMEMBERED = 1024
 """Headers remembered as accepted, and as rejected, each (the oldest go first)."""
 MAX_PENDING = 64
 """bcrypt checks queued at once; past that, new headers get a 503 until they drain."""
+MAX_PENDING_PER_CLIENT = 8
+"""Of those, what one client address may have queued, so that one sending many bad
+headers cannot take them all and lock everyone else's new logins out."""
 BCRYPT_MAX_BYTES = 72  # bcrypt reads no further; htpasswd -B cuts there too
 REALM = 'Basic realm="groxpi"'
 
@@ -45,12 +47,16 @@ AnyHandler = Callable[..., Awaitable[web.StreamResponse]]
 Stamp = tuple[int, int, int]  # mtime_ns, size, inode: a rename over the file changes it too
 
 
+Checker = Callable[[bytes, bytes], bool]
+"""(password, hash) -> whether they match: bcrypt.checkpw, or a recorder in tests."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Loaded:
-    """Users of one version of the file, with a hash for names that are not in it."""
+    """Users of one version of the file, with dummy hashes for the timing defence."""
 
     users: Users
-    dummy: bytes
+    dummies: dict[int, bytes]  # cost -> a hash of that cost, for every cost in the file's range
     stamp: Stamp
     names: tuple[bytes, ...]  # sha256 of each user name: compared at one length
 
@@ -64,13 +70,28 @@ def _stamp(path: Path) -> Stamp:
     return st.st_mtime_ns, st.st_size, st.st_ino
 
 
-def _load(path: Path, cost: int | None = None, dummy: bytes = b"") -> _Loaded:
-    """Read and parse the file (raises OSError / HtpasswdError); bcrypt only if the cost moved."""
+def _dummy(cost: int) -> bytes:
+    """A bcrypt hash of ``cost`` that no password matches, made without running bcrypt:
+    checkpw hashes the password with its salt and cost, then compares all 31 characters."""
+    return bcrypt.gensalt(rounds=cost) + b"." * 31
+
+
+def _load(path: Path) -> _Loaded:
+    """Read and parse the file (raises OSError / HtpasswdError), warning of mixed costs."""
     stamp = _stamp(path)
     users = read_htpasswd(path)
-    if users.cost != cost:
-        dummy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds=users.cost))
-    return _Loaded(users, dummy, stamp, tuple(_digest(name) for name, _ in users.entries))
+    if users.lowest_cost != users.cost:
+        log.warning(
+            "GROXPI_AUTH_FILE mixes bcrypt costs %d to %d: checks of the cheaper entries are "
+            "padded to take as long as one at cost %d, so timing cannot tell users apart; "
+            "re-hash every entry at one cost (htpasswd -B -C %d for each user)",
+            users.lowest_cost,
+            users.cost,
+            users.cost,
+            users.cost,
+        )
+    dummies = {cost: _dummy(cost) for cost in range(users.lowest_cost, users.cost + 1)}
+    return _Loaded(users, dummies, stamp, tuple(_digest(name) for name, _ in users.entries))
 
 
 def _as_utf8(raw: bytes) -> bytes:
@@ -133,13 +154,16 @@ class BasicAuth:
         clock: Callable[[], float] = time.monotonic,
         check_every: float = CHECK_EVERY,
         threads: int = 2,
+        checkpw: Checker = bcrypt.checkpw,
     ) -> None:
         self.path = path
+        self._checkpw = checkpw
         self._clock, self._check_every = clock, check_every
         self._state = _load(path)
         self._accepted: dict[bytes, bytes] = {}  # sha256 of the header -> user
         self._rejected: dict[bytes, bytes] = {}  # the same, for headers that prove no one
         self._pending: dict[bytes, asyncio.Future[bytes | None]] = {}
+        self._pending_from: dict[str | None, int] = {}  # client address -> checks it queued
         self._next_check = clock() + check_every
         self._reloading: asyncio.Task[bool] | None = None
         self._load_error: str | None = None
@@ -153,45 +177,54 @@ class BasicAuth:
     def cached(self, header: str) -> tuple[bytes, bytes | None]:
         """The warm path: (key, user) when this exact header was accepted before, else
         (key, None). Starts a reload in the background when it is time to look."""
-        if self._clock() >= self._next_check:
-            self._start_reload()
+        self._reload_if_due()
         key = _digest(header.encode("utf-8", "surrogateescape"))
         return key, self._accepted.get(key)
 
     async def verify(self, key: bytes, header: str, remote: str | None) -> bytes | None:
         """The user the header proves, checked with bcrypt in a thread; None (and a
-        rate-limited warning) when it proves none. Raises :class:`Busy` past MAX_PENDING."""
-        if self._clock() >= self._next_check:
-            self._start_reload()
+        rate-limited warning) when it proves none. Raises :class:`Busy` past MAX_PENDING,
+        or past MAX_PENDING_PER_CLIENT for ``remote``."""
+        self._reload_if_due()
         if self._reloading is not None:  # so a user just added gets in at once
             await asyncio.shield(self._reloading)
         user = self._accepted.get(key)
         if user is None and key not in self._rejected:
-            user = await self._checked(key, header)
+            user = await self._checked(key, header, remote)
         if user is None:
             self.failures.note(basic_user(header), remote)
         return user
 
-    async def _checked(self, key: bytes, header: str) -> bytes | None:
-        """One bcrypt check per header at a time, however many requests carry it."""
+    async def _checked(self, key: bytes, header: str, remote: str | None) -> bytes | None:
+        """One bcrypt check per header at a time, however many requests carry it; the
+        client that asks first holds one of its MAX_PENDING_PER_CLIENT until it is done."""
         pending = self._pending.get(key)
         if pending is None:
             credentials = basic_credentials(header)
             if credentials is None:
                 return None
-            if len(self._pending) >= MAX_PENDING:
+            queued = self._pending_from.get(remote, 0)
+            if len(self._pending) >= MAX_PENDING or queued >= MAX_PENDING_PER_CLIENT:
                 raise Busy()
-            pending = asyncio.ensure_future(self._check(key, *credentials))
+            self._pending_from[remote] = queued + 1
+            pending = asyncio.ensure_future(self._check(key, remote, *credentials))
             self._pending[key] = pending
         return await asyncio.shield(pending)
 
-    async def _check(self, key: bytes, user: bytes, password: bytes) -> bytes | None:
+    async def _check(
+        self, key: bytes, remote: str | None, user: bytes, password: bytes
+    ) -> bytes | None:
         state = self._state
         try:
             loop = asyncio.get_running_loop()
-            ok = await loop.run_in_executor(self._pool, _bcrypt_check, state, user, password)
+            ok = await loop.run_in_executor(
+                self._pool, _bcrypt_check, self._checkpw, state, user, password
+            )
         finally:
             del self._pending[key]
+            left = self._pending_from.pop(remote) - 1
+            if left:
+                self._pending_from[remote] = left
         if state is self._state:  # else the file changed meanwhile: do not remember
             if ok:
                 _remember(self._accepted, key, user)
@@ -199,8 +232,12 @@ class BasicAuth:
                 _remember(self._rejected, key, user)
         return user if ok else None
 
-    def _start_reload(self) -> None:
-        self._next_check = self._clock() + self._check_every
+    def _reload_if_due(self) -> None:
+        """Start a reload in the background when CHECK_EVERY has passed since the last look."""
+        now = self._clock()
+        if now < self._next_check:
+            return
+        self._next_check = now + self._check_every
         if self._reloading is None:
             self._reloading = asyncio.get_running_loop().create_task(self.reload())
             self._reloading.add_done_callback(self._reload_done)
@@ -215,7 +252,7 @@ class BasicAuth:
         try:
             if await asyncio.to_thread(_stamp, self.path) == state.stamp:
                 return False
-            loaded = await asyncio.to_thread(_load, self.path, state.users.cost, state.dummy)
+            loaded = await asyncio.to_thread(_load, self.path)
         except (OSError, HtpasswdError) as exc:
             message = (
                 f"cannot reload GROXPI_AUTH_FILE, keeping the last {len(state.users)} users: {exc}"
@@ -252,16 +289,23 @@ def _remember(cache: dict[bytes, bytes], key: bytes, user: bytes) -> None:
     cache[key] = user
 
 
-def _bcrypt_check(state: _Loaded, user: bytes, password: bytes) -> bool:
-    """In a thread. Every name is compared, in constant time, and an unknown one is
-    checked against a dummy hash of the same cost: timing says nothing of who exists."""
-    hashed, known, given = state.dummy, False, _digest(user)
+def _bcrypt_check(checkpw: Checker, state: _Loaded, user: bytes, password: bytes) -> bool:
+    """In a thread. Every check costs what one at the file's highest cost does, so timing
+    says nothing of who exists: every name is compared, in constant time; an unknown one
+    is checked against a dummy hash of the highest cost; and a user of a lower cost c is
+    followed by dummy checks of costs c, c+1, ... up to the highest, less one. bcrypt's
+    work doubles with each step of cost, so 2^c + (2^c + ... + 2^(top-1)) = 2^top."""
+    top = state.users.cost
+    hashed, known, given = state.dummies[top], False, _digest(user)
     for name, (_, entry) in zip(state.names, state.users.entries, strict=True):
         same = hmac.compare_digest(name, given)
         hashed = entry if same else hashed
         known |= same
+    password = password[:BCRYPT_MAX_BYTES]
     try:
-        ok = bcrypt.checkpw(password[:BCRYPT_MAX_BYTES], hashed)
+        ok = checkpw(password, hashed)
+        for cost in range(int(hashed[4:6]), top):  # "$2y$05$...": none when cost is top
+            checkpw(password, state.dummies[cost])
     except ValueError:  # e.g. a NUL byte in the password
         ok = False
     return ok and known

@@ -44,7 +44,7 @@ async def serve_file(request: web.Request) -> web.StreamResponse:
     if isinstance(opened, Stored):
         return await _serve_stored(request, services, opened.obj)
     with opened.reader:
-        response = web.StreamResponse(headers=FILE_HEADERS)
+        response = web.StreamResponse(headers=services.file_headers)
         if opened.size is not None:
             response.content_length = opened.size
         return await _send(request, response, opened.reader.chunks(), services)
@@ -63,7 +63,7 @@ async def _serve_stored(
         return SendfileResponse(
             path,
             chunk_size=STREAM_CHUNK,
-            headers=FILE_HEADERS,
+            headers=services.file_headers,
             on_sent=count_sent,
         )
     presigned = await storage.presigned_url(stored.key)
@@ -78,7 +78,7 @@ async def _stream_stored(
     """Stream an object from a remote store, honouring a single byte range."""
     size = stored.size
     start, length = 0, size
-    response = web.StreamResponse(headers={**FILE_HEADERS, "Accept-Ranges": "bytes"})
+    response = web.StreamResponse(headers={**services.file_headers, "Accept-Ranges": "bytes"})
     byte_range = _range_of(request)
     if byte_range is not None:
         start, stop = _resolve_range(byte_range, size)

@@ -31,7 +31,8 @@ def page_response(
     variant is not encoded yet (then :func:`first_response` answers).
 
     ``fresh_for`` (seconds the page has left) becomes ``Cache-Control: max-age``,
-    so a CDN or nginx in front keeps it no longer than groxpi does.
+    so a CDN or nginx in front keeps it no longer than groxpi does (and, with
+    GROXPI_AUTH_FILE, ``private``: not at all).
     """
     chosen = _negotiated(request)
     if chosen is None:
@@ -74,7 +75,7 @@ def _variant_response(
     request: web.Request, variant: Variant, content_type: str, coding: str, fresh_for: float
 ) -> web.Response:
     etag = variant.etag
-    cache_control = f"max-age={int(fresh_for)}"
+    cache_control = f"{request.app[SERVICES].cache_private}max-age={int(fresh_for)}"
     if_none_match = request.headers.get("If-None-Match")
     if if_none_match and _etag_matches(if_none_match, etag):
         return web.Response(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -25,6 +26,10 @@ class Services:
     storage: Storage
     sources: Sources
     distributions: Distributions
+    cache_private: str
+    """``"private, "`` with GROXPI_AUTH_FILE, else empty: how every Cache-Control starts, so
+    that a shared cache in front (which keys on the URL, not on who asked) keeps nothing."""
+    file_headers: Mapping[str, str]  # of every file and metadata answer, Cache-Control included
     started_at: float = field(default_factory=time.time)
     bytes_served: int = 0
     stopping: bool = False  # set when shutdown begins: health answers 503 from then on

@@ -1,10 +1,11 @@
 // Runs the home page's script under node with a minimal DOM: clicks its buttons as a
 // person would and prints, as JSON, each step's message and the requests it sent.
-// Usage: node home_page_script.js SCRIPT_FILE BASE_URL TOKEN BUTTON...
+// Usage: node home_page_script.js SCRIPT_FILE BASE_URL TOKEN PROJECT...
+// (the projects whose buttons the page lists; they must include alpha and list)
 "use strict";
 const fs = require("fs");
 
-const [scriptFile, base, token, ...targets] = process.argv.slice(2);
+const [scriptFile, base, token, ...projects] = process.argv.slice(2);
 
 class Element {
   constructor(dataset = {}) {
@@ -25,11 +26,12 @@ class Element {
 
 const byId = {
   adminToken: new Element(),
+  invalidateList: new Element(),
   invalidateMessage: new Element(),
   projectName: new Element(),
   invalidateProject: new Element(),
 };
-const buttons = targets.map((target) => new Element({ invalidate: target }));
+const buttons = projects.map((project) => new Element({ project }));
 global.document = {
   getElementById: (id) => byId[id] || null,
   querySelectorAll: () => buttons,
@@ -59,15 +61,18 @@ async function step(name, act) {
 }
 
 (async () => {
-  const button = (target) => buttons.find((b) => b.dataset.invalidate === target);
+  const button = (project) => buttons.find((b) => b.dataset.project === project);
   const steps = [];
-  steps.push(await step("no token", () => button("list").click()));
+  steps.push(await step("no token", () => byId.invalidateList.click()));
   byId.adminToken.value = "wrong";
   steps.push(await step("wrong token", () => button("alpha").click()));
   byId.adminToken.value = token;
-  steps.push(await step("list", () => button("list").click()));
+  steps.push(await step("list", () => byId.invalidateList.click()));
   steps.push(await step("alpha", () => button("alpha").click()));
+  steps.push(await step("project named list", () => button("list").click()));
   byId.projectName.value = " Beta ";
   steps.push(await step("by name", () => byId.invalidateProject.click()));
+  byId.projectName.value = "list";
+  steps.push(await step("list by name", () => byId.invalidateProject.click()));
   console.log(JSON.stringify(steps));
 })();

@@ -105,6 +105,32 @@ async def test_delete_list(client: TestClient, fake_index: FakeIndex) -> None:
     assert "brand-new" in await (await client.get("/simple/")).text()
 
 
+async def test_a_project_named_list_has_an_unambiguous_url(
+    client: TestClient, fake_index: FakeIndex
+) -> None:
+    fake_index.add_project("list", [Release("1.0")])
+    for path in ("/simple/", "/simple/list/"):
+        assert (await client.get(path)).status == 200
+    html = await (await client.get("/")).text()
+    assert 'data-project="list"' in html and 'id="invalidateList"' in html
+    assert '"cache/project/" + encodeURIComponent(name)' in html
+    assert 'invalidate("cache/list", "the project list", list)' in html
+    requests = fake_index.index_requests()
+    dropped = await client.delete("/cache/project/List")
+    assert await dropped.json() == {
+        "status": "success", "data": None, "project": "list", "dropped": True
+    }  # fmt: skip
+    assert (await client.get("/simple/")).status == 200  # the project list is still held
+    assert fake_index.index_requests() == requests
+    assert (await client.get("/simple/list/")).status == 200  # the project "list" was dropped
+    assert fake_index.index_requests() == requests + 1
+    assert await (await client.delete("/cache/project/alpha")).json() == {
+        "status": "success", "data": None, "project": "alpha", "dropped": False
+    }  # fmt: skip
+    assert (await client.delete("/cache/project/-bad-")).status == 400
+    assert (await client.delete("/cache/project/a/b")).status == 404
+
+
 async def test_admin_token_required_when_set(make_client: ClientFactory) -> None:
     client = await make_client(GROXPI_ADMIN_TOKEN="s3cret")
     assert (await client.delete("/cache/list")).status == 401
@@ -157,7 +183,7 @@ async def test_basic_user_needs_the_admin_token_to_delete(
     htpasswd = write_htpasswd(tmp_path / "htpasswd", alice="wonder land")
     user = {"Authorization": basic("alice", "wonder land")}
     client = await make_client(GROXPI_AUTH_FILE=htpasswd, GROXPI_ADMIN_TOKEN="s3cret")
-    for path in ("/cache/list", "/cache/alpha"):
+    for path in ("/cache/list", "/cache/alpha", "/cache/project/alpha"):
         for headers in ({}, user, {"Authorization": "Bearer wrong"}):
             response = await client.delete(path, headers=headers)
             assert response.status == 401, (path, headers)
@@ -182,8 +208,8 @@ async def test_home_page_offers_invalidation_with_the_token(
     await client.get("/simple/")
     html = await (await client.get("/")).text()
     assert 'id="adminToken" type="password"' in html
-    assert 'data-invalidate="list"' in html and 'id="invalidateProject"' in html
-    assert html.index('data-invalidate="beta"') < html.index('data-invalidate="alpha"')
+    assert 'id="invalidateList"' in html and 'id="invalidateProject"' in html
+    assert html.index('data-project="beta"') < html.index('data-project="alpha"')
     assert '"Bearer " + token.value' in html and 'method: "DELETE"' in html
     assert "s3cret" not in html
 
@@ -194,13 +220,13 @@ async def test_home_page_without_token_offers_actions_to_loopback_only(
     client = await make_client()
     await client.get("/simple/alpha/")
     html = await (await client.get("/")).text()
-    assert 'data-invalidate="alpha"' in html  # a loopback viewer needs no token
+    assert 'data-project="alpha"' in html  # a loopback viewer needs no token
     assert 'id="adminToken"' not in html
     transport = mock.Mock()
     transport.get_extra_info.return_value = ("203.0.113.9", 4000)
     remote = make_mocked_request("GET", "/", app=client.server.app, transport=transport)
     response = await home(remote)
     assert isinstance(response, web.Response) and response.text is not None
-    assert "data-invalidate" not in response.text
+    assert "data-project" not in response.text and "invalidateList" not in response.text
     assert "allowed from this machine only" in response.text
     assert "GROXPI_ADMIN_TOKEN" in response.text

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient
 from groxpi.web import auth as auth_module
 from groxpi.web.auth import CHECK_EVERY, BasicAuth, Busy, FailureLog, basic_credentials
 from tests.support.tools import require
-from tests.web.conftest import ClientFactory
+from tests.web.conftest import ClientFactory, wait_idle
 
 WHEEL = "alpha-1.0-py3-none-any.whl"
 
@@ -53,19 +53,29 @@ def run_htpasswd(path: Path, **users: str) -> Path:
     return path
 
 
-@pytest.fixture
-def checked(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """The hash of every bcrypt check run, in order; each must run off the event loop."""
-    calls: list[bytes] = []
-    real = bcrypt.checkpw
+class Recorder(list[bytes]):
+    """A checker for BasicAuth: the hash of every check, in order, each of which must run
+    off the event loop; real bcrypt answers unless ``hold`` is set, when each check first
+    waits for ``release``."""
 
-    def counting(password: bytes, hashed: bytes) -> bool:
+    def __init__(self, hold: bool = False) -> None:
+        super().__init__()
+        self.hold, self.release = hold, threading.Event()
+
+    def __call__(self, password: bytes, hashed: bytes) -> bool:
         assert threading.current_thread().name.startswith("groxpi-bcrypt")
-        calls.append(hashed)
-        return real(password, hashed)
+        self.append(hashed)
+        if self.hold:
+            assert self.release.wait(10)
+        return bcrypt.checkpw(password, hashed)
 
-    monkeypatch.setattr(auth_module.bcrypt, "checkpw", counting)
-    return calls
+    def costs(self) -> list[int]:
+        return [int(hashed[4:6]) for hashed in self]
+
+
+@pytest.fixture
+def checked() -> Recorder:
+    return Recorder()
 
 
 @pytest.fixture
@@ -84,9 +94,9 @@ async def verify(auth: BasicAuth, header: str, remote: str = "192.0.2.7") -> byt
 
 
 async def test_accepted_header_is_checked_once(
-    htpasswd: Path, clock: Clock, checked: list[bytes]
+    htpasswd: Path, clock: Clock, checked: Recorder
 ) -> None:
-    auth = BasicAuth(htpasswd, clock=clock)
+    auth = BasicAuth(htpasswd, clock=clock, checkpw=checked)
     header = basic("alice", "wonder land")
     assert auth.cached(header)[1] is None
     assert await verify(auth, header) == b"alice"
@@ -98,9 +108,9 @@ async def test_accepted_header_is_checked_once(
 
 
 async def test_rejected_header_is_remembered_and_logged_without_password(
-    htpasswd: Path, clock: Clock, checked: list[bytes], caplog: pytest.LogCaptureFixture
+    htpasswd: Path, clock: Clock, checked: Recorder, caplog: pytest.LogCaptureFixture
 ) -> None:
-    auth = BasicAuth(htpasswd, clock=clock)
+    auth = BasicAuth(htpasswd, clock=clock, checkpw=checked)
     for _ in range(3):
         assert await verify(auth, basic("alice", "guess-1234")) is None
     assert len(checked) == 1  # the answer cannot change until the file does
@@ -111,16 +121,65 @@ async def test_rejected_header_is_remembered_and_logged_without_password(
 
 
 async def test_unknown_user_costs_a_check_like_a_known_one(
-    tmp_path: Path, clock: Clock, checked: list[bytes]
+    tmp_path: Path, clock: Clock, checked: Recorder
 ) -> None:
     path = write_htpasswd(tmp_path / "a", alice="x")
     path.write_text(path.read_text() + write_htpasswd(tmp_path / "b", 5, bob="y").read_text())
-    auth = BasicAuth(path, clock=clock)
+    auth = BasicAuth(path, clock=clock, checkpw=checked)
     assert await verify(auth, basic("mallory", "x")) is None
     assert await verify(auth, basic("mallory", "y")) is None
     assert len(checked) == 2  # bcrypt ran for a name that is not in the file
     assert checked[0] not in {hashed for _, hashed in auth.users.entries}
     assert checked[0].startswith(b"$2b$05$")  # a dummy of the file's highest cost
+    await auth.close()
+
+
+async def test_every_check_costs_the_files_highest_cost(
+    tmp_path: Path, clock: Clock, checked: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """bcrypt's work doubles with each step of cost: a user of a lower cost is padded with
+    dummy checks, so every answer costs 2^7 whoever is asked about (no timing measured)."""
+    path = tmp_path / "htpasswd"
+    path.write_text(
+        "".join(
+            write_htpasswd(tmp_path / user, cost, **{user: "pw"}).read_text()
+            for user, cost in (("alice", 4), ("carol", 5), ("bob", 7))
+        )
+    )
+    auth = BasicAuth(path, clock=clock, checkpw=checked)
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        "GROXPI_AUTH_FILE mixes bcrypt costs 4 to 7: checks of the cheaper entries are "
+        "padded to take as long as one at cost 7, so timing cannot tell users apart; "
+        "re-hash every entry at one cost (htpasswd -B -C 7 for each user)"
+    ]
+    hashes = dict(auth.users.entries)
+    for user, password, expected in [
+        ("alice", "pw", b"alice"),
+        ("carol", "pw", b"carol"),
+        ("bob", "pw", b"bob"),
+        ("alice", "wrong", None),
+        ("carol", "wrong", None),
+        ("bob", "wrong", None),
+        ("mallory", "pw", None),
+    ]:
+        checked.clear()
+        assert await verify(auth, basic(user, password)) == expected
+        assert sum(2**cost for cost in checked.costs()) == 2**7, (user, checked.costs())
+        if user != "mallory":
+            assert checked[0] == hashes[user.encode()]  # their own hash first
+        assert all(hashed not in hashes.values() for hashed in checked[1:])
+    assert checked.costs() == [7]  # an unknown name: one dummy of the highest cost
+    await auth.close()
+
+
+async def test_one_cost_in_the_file_means_one_check_and_no_warning(
+    htpasswd: Path, clock: Clock, checked: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    auth = BasicAuth(htpasswd, clock=clock, checkpw=checked)
+    assert await verify(auth, basic("alice", "wonder land")) == b"alice"
+    assert await verify(auth, basic("nobody", "wonder land")) is None
+    assert checked.costs() == [4, 4]
+    assert not [r for r in caplog.records if "mixes bcrypt costs" in r.getMessage()]
     await auth.close()
 
 
@@ -158,10 +217,10 @@ async def test_password_encodings_and_limits(tmp_path: Path, clock: Clock) -> No
     ],
 )
 async def test_malformed_headers_run_no_bcrypt(
-    htpasswd: Path, clock: Clock, checked: list[bytes], header: str
+    htpasswd: Path, clock: Clock, checked: Recorder, header: str
 ) -> None:
     assert basic_credentials(header) is None
-    auth = BasicAuth(htpasswd, clock=clock)
+    auth = BasicAuth(htpasswd, clock=clock, checkpw=checked)
     assert await verify(auth, header) is None
     assert checked == []
     await auth.close()
@@ -237,21 +296,36 @@ async def test_too_many_pending_checks_are_refused(
     htpasswd: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(auth_module, "MAX_PENDING", 1)
-    release = threading.Event()
-    real = bcrypt.checkpw
-
-    def slow(password: bytes, hashed: bytes) -> bool:
-        release.wait(10)
-        return real(password, hashed)
-
-    monkeypatch.setattr(auth_module.bcrypt, "checkpw", slow)
-    auth = BasicAuth(htpasswd, clock=clock)
+    held = Recorder(hold=True)
+    auth = BasicAuth(htpasswd, clock=clock, checkpw=held)
     first = asyncio.ensure_future(verify(auth, basic("alice", "wonder land")))
     await asyncio.sleep(0.05)
     with pytest.raises(Busy):
         await verify(auth, basic("bob", "builder"))
-    release.set()
+    held.release.set()
     assert await first == b"alice"
+    await auth.close()
+
+
+async def test_one_client_cannot_hold_every_pending_check(htpasswd: Path, clock: Clock) -> None:
+    """Bad headers kept in flight from one address fill that address's share only."""
+    held = Recorder(hold=True)
+    auth = BasicAuth(htpasswd, clock=clock, checkpw=held)
+    attacker, other = "198.51.100.1", "192.0.2.7"
+    guesses = [basic("alice", f"guess-{n}") for n in range(auth_module.MAX_PENDING_PER_CLIENT)]
+    queued = [asyncio.ensure_future(verify(auth, guess, attacker)) for guess in guesses]
+    await asyncio.sleep(0.05)
+    with pytest.raises(Busy):
+        await verify(auth, basic("alice", "one-guess-too-many"), attacker)
+    again = asyncio.ensure_future(verify(auth, guesses[0], attacker))  # shares a queued check
+    alice = asyncio.ensure_future(verify(auth, basic("alice", "wonder land"), other))
+    await asyncio.sleep(0.05)
+    assert not alice.done()  # queued, not refused: waits for a thread like everyone
+    held.release.set()
+    assert await alice == b"alice"
+    assert await asyncio.gather(*queued, again) == [None] * (len(guesses) + 1)
+    assert len(held) == len(guesses) + 1  # the shared header ran one check
+    assert await verify(auth, basic("alice", "later"), attacker) is None  # its share is back
     await auth.close()
 
 
@@ -313,6 +387,36 @@ async def test_auth_metrics_guards_metrics_but_not_health(
     good = {"Authorization": basic("bob", "builder")}
     assert (await client.get("/metrics", headers=good)).status == 200
     assert (await client.get("/health")).status == 200
+
+
+@pytest.mark.parametrize("auth_on", [True, False])
+async def test_with_auth_caches_in_front_are_told_to_keep_nothing(
+    make_client: ClientFactory, htpasswd: Path, auth_on: bool
+) -> None:
+    """nginx's proxy_cache keys on the URL, not on the Authorization header: with auth on,
+    a page or file it kept would go to clients without credentials. ``private`` forbids."""
+    client = await make_client(**({"GROXPI_AUTH_FILE": htpasswd} if auth_on else {}))
+    good = {"Authorization": basic("alice", "wonder land")}
+    prefix = "private, " if auth_on else ""
+    seen: list[tuple[str, int, str]] = []
+    for path in ("/simple/alpha/", "/simple/alpha/", "/simple/"):  # cold, warm, the list
+        response = await client.get(path, headers=good)
+        seen.append((path, response.status, response.headers["Cache-Control"]))
+    etag = response.headers["ETag"]
+    confirmed = await client.get("/simple/", headers={**good, "If-None-Match": etag})
+    seen.append(("304", confirmed.status, confirmed.headers["Cache-Control"]))
+    for path in (WHEEL, WHEEL, f"{WHEEL}.metadata"):  # streamed in, then from the cache
+        response = await client.get(f"/simple/alpha/{path}", headers=good)
+        seen.append((path, response.status, response.headers["Cache-Control"]))
+        await wait_idle(client)
+    ranged = await client.get(f"/simple/alpha/{WHEEL}", headers={**good, "Range": "bytes=0-9"})
+    seen.append(("range", ranged.status, ranged.headers["Cache-Control"]))
+    assert [status for _, status, _ in seen] == [200, 200, 200, 304, 200, 200, 200, 206]
+    for what, _, cache_control in seen[:4]:
+        assert cache_control.startswith(f"{prefix}max-age="), what
+        assert int(cache_control.removeprefix(f"{prefix}max-age=")) > 0, what
+    for what, _, cache_control in seen[4:]:
+        assert cache_control == f"{prefix}max-age=31536000, immutable", what
 
 
 async def test_no_auth_file_means_no_credentials_asked(client: TestClient) -> None:
