@@ -136,11 +136,6 @@ class RenderedPage:
         """The variant if already encoded: the warm path, one dict look-up."""
         return self._ready.get((fmt, coding))
 
-    def variant(self, fmt: str, coding: str) -> Variant:
-        """The variant, encoded in the calling thread if need be (on the event loop
-        only for small pages: use :meth:`encoded` there)."""
-        return self._ready.get((fmt, coding)) or self._cells[fmt, coding].get()
-
     async def encoded(self, fmt: str, coding: str) -> Variant:
         """The variant, encoded in a worker thread if need be; concurrent callers
         share one encoding, and one leaving does not cancel it for the others."""
@@ -159,11 +154,6 @@ class RenderedPage:
             for key in KEYS:
                 if key not in self._ready:
                     background.submit(partial(_fill, page, key))
-
-    def encode_rest(self) -> None:
-        """Encode, in this thread, every variant not yet encoded."""
-        for key in KEYS:
-            self._fill(key)
 
     def _fill(self, key: tuple[str, str]) -> None:
         """Encode ``key`` if nobody has; a failure is logged and leaves it to be

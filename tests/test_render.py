@@ -15,6 +15,7 @@ from groxpi.names import valid_filename
 from groxpi.render import api_version, local_url, render_project
 from groxpi.variants import HTML, JSON
 from groxpi.versions import versions_of
+from tests.support.encodes import encoded, every_variant
 
 
 def page(files: list[File], version: str = "1.3", **extra: object) -> ProjectPage:
@@ -43,12 +44,12 @@ def test_urls_are_local_single_segments_and_html_is_escaped() -> None:
                  yanked="<b>bad</b>", core_metadata={"sha256": "cd"})  # fmt: skip
     unservable = wheel('demo-2.0-py3-none-any.whl"><script>')  # the file route would refuse it
     rendered = render_project(page([evil, unservable]))
-    document = json.loads(rendered.variant(JSON, "identity").body)
+    document = json.loads(encoded(rendered, JSON, "identity").body)
     (file,) = document["files"]
     assert "/" not in file["url"] and "files.example" not in file["url"]
     assert file["core-metadata"] == {"sha256": "cd"}
     assert "dist-info-metadata" not in file  # pip 22.3-23.1 crash on its dict form (PEP 714)
-    html = rendered.variant(HTML, "identity").body.decode()
+    html = encoded(rendered, HTML, "identity").body.decode()
     assert "<script>" not in html and "<b>" not in html
     assert 'data-requires-python="&lt;4&amp;&gt;=3"' in html
 
@@ -56,19 +57,19 @@ def test_urls_are_local_single_segments_and_html_is_escaped() -> None:
 def test_project_status_is_carried_into_both_forms() -> None:
     rendered = render_project(page([], project_status=ProjectStatus(
         status="quarantined", reason="malware")))  # fmt: skip
-    document = json.loads(rendered.variant(JSON, "identity").body)
+    document = json.loads(encoded(rendered, JSON, "identity").body)
     assert document["project-status"] == {"status": "quarantined", "reason": "malware"}
-    html = rendered.variant(HTML, "identity").body.decode()
+    html = encoded(rendered, HTML, "identity").body.decode()
     assert '<meta name="pypi:project-status" content="quarantined">' in html
     assert '<meta name="pypi:project-status-reason" content="malware">' in html
 
 
 def test_both_forms_decode_from_their_compressed_variants() -> None:
-    rendered = render_project(page([wheel(size=1)]))
+    rendered = every_variant(render_project(page([wheel(size=1)])))
     for fmt in (JSON, HTML):
-        identity = rendered.variant(fmt, "identity").body
-        assert gzip.decompress(rendered.variant(fmt, "gzip").body) == identity
-        assert zlib.decompress(rendered.variant(fmt, "deflate").body) == identity
+        identity = rendered[fmt, "identity"].body
+        assert gzip.decompress(rendered[fmt, "gzip"].body) == identity
+        assert zlib.decompress(rendered[fmt, "deflate"].body) == identity
 
 
 @given(

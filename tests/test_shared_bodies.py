@@ -12,6 +12,7 @@ from groxpi.models import File, Meta, ProjectPage
 from groxpi.render import render_project
 from groxpi.shared_bodies import LEFTOVER_AGE, SHARE_FROM, SharedBodies
 from groxpi.variants import HTML, JSON
+from tests.support.encodes import encoded, every_variant
 
 
 def big_page() -> ProjectPage:
@@ -32,12 +33,14 @@ def test_big_bodies_are_mapped_from_one_file_per_content(tmp_path: Path) -> None
     plain = render_project(big_page())
     first = render_project(big_page(), shared)  # one worker
     second = render_project(big_page(), shared)  # another, same content
-    identity = first.variant(JSON, "identity").body
+    unshared, ours = every_variant(plain), every_variant(first)
+    every_variant(second)
+    identity = ours[JSON, "identity"].body
     assert isinstance(identity, memoryview) and len(identity) >= SHARE_FROM
     for fmt in (JSON, HTML):
-        assert bytes(first.variant(fmt, "identity").body) == plain.variant(fmt, "identity").body
-        assert first.variant(fmt, "identity").etag == plain.variant(fmt, "identity").etag
-    gz = first.variant(JSON, "gzip").body
+        assert bytes(ours[fmt, "identity"].body) == unshared[fmt, "identity"].body
+        assert ours[fmt, "identity"].etag == unshared[fmt, "identity"].etag
+    gz = ours[JSON, "gzip"].body
     assert isinstance(gz, bytes)  # compressed, it is small: kept as bytes
     assert gzip.decompress(gz) == bytes(identity)
     files = sorted((tmp_path / "rendered").iterdir())
@@ -45,13 +48,13 @@ def test_big_bodies_are_mapped_from_one_file_per_content(tmp_path: Path) -> None
     del first, second
     gc.collect()
     assert list((tmp_path / "rendered").iterdir()) == []  # removed with their pages
-    assert bytes(identity) == plain.variant(JSON, "identity").body  # a live mapping stays valid
+    assert bytes(identity) == unshared[JSON, "identity"].body  # a live mapping stays valid
 
 
 def test_small_pages_stay_bytes(tmp_path: Path) -> None:
     page = ProjectPage(meta=Meta(api_version="1.1"), name="demo", files=[])
     rendered = render_project(page, SharedBodies(tmp_path))
-    assert isinstance(rendered.variant(JSON, "identity").body, bytes)
+    assert isinstance(encoded(rendered, JSON, "identity").body, bytes)
     assert list(tmp_path.iterdir()) == []
 
 
