@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from groxpi.models import File, Meta, ProjectPage, ProjectStatus
-from groxpi.names import valid_filename
+from groxpi.names import PLAIN_FILENAME_RE, valid_filename
 from groxpi.render import api_version, local_url, render_project
 from groxpi.variants import HTML, JSON
 from groxpi.versions import versions_of
@@ -78,3 +78,9 @@ def test_both_forms_decode_from_their_compressed_variants() -> None:
 )
 def test_local_urls_are_the_quoted_names_the_file_route_serves(name: str) -> None:
     assert local_url(name) == (quote(name, safe="") if valid_filename(name) else None)
+
+
+def test_plain_filenames_are_the_valid_ones_quote_leaves_alone() -> None:
+    for name in (c for code in range(256) for c in (chr(code), f"a{chr(code)}")):
+        plain = bool(PLAIN_FILENAME_RE.fullmatch(name))
+        assert plain == (valid_filename(name) and quote(name, safe="") == name), repr(name)
