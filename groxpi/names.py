@@ -13,7 +13,11 @@ from packaging.utils import canonicalize_name
 # ASCII only (with IGNORECASE alone, "[A-Z]" also matches U+017F and the Kelvin sign),
 # and used with fullmatch ("$" would let a trailing newline through).
 _PROJECT_RE = re.compile(r"[A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9]", re.IGNORECASE | re.ASCII)
-_FILENAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+!~=-]*", re.ASCII)
+_UNRESERVED = "A-Za-z0-9._~-"  # what urllib.parse.quote leaves as it is
+_FILENAME_RE = re.compile(rf"[A-Za-z0-9_][+!={_UNRESERVED}]*", re.ASCII)
+PLAIN_FILENAME_RE = re.compile(rf"[A-Za-z0-9_][{_UNRESERVED}]*", re.ASCII)
+"""A valid filename (when at most MAX_NAME long) that is its own URL path segment:
+nothing in it for ``quote`` to escape."""
 MAX_NAME = 200
 METADATA_SUFFIX = ".metadata"
 

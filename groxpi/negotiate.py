@@ -33,7 +33,6 @@ def _parse_q(params: list[str]) -> float:
     return 1.0
 
 
-@lru_cache(maxsize=256)
 def choose_media(accept: str | None, format_param: str | None = None) -> tuple[str, str] | None:
     """(format, Content-Type) for a request, or None when nothing offered is acceptable.
 
@@ -62,7 +61,6 @@ def choose_media(accept: str | None, format_param: str | None = None) -> tuple[s
     return None
 
 
-@lru_cache(maxsize=256)
 def choose_coding(accept_encoding: str | None) -> str:
     """``gzip``, ``deflate`` or ``identity``: the best coding the client accepts."""
     if not accept_encoding:

@@ -7,7 +7,6 @@ encoding, templating or URL rewriting.
 
 from __future__ import annotations
 
-import re
 from html import escape
 from urllib.parse import quote
 
@@ -25,13 +24,10 @@ from .models import (
     ProjectStatus,
     json_encoder,
 )
-from .names import MAX_NAME, valid_filename
+from .names import MAX_NAME, PLAIN_FILENAME_RE, valid_filename
 from .shared_bodies import SharedBodies
 from .variants import Background, Once, RenderedPage
 from .versions import versions_of
-
-_PLAIN_FILENAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._~-]*", re.ASCII)
-"""A valid filename that is its own URL path segment (nothing for ``quote`` to escape)."""
 
 
 def api_minor(version: str) -> int:
@@ -53,7 +49,7 @@ def api_version(page: ProjectPage) -> str:
 def local_url(filename: str) -> str | None:
     """The URL of a file here, relative to its page: one path segment, never
     "//host/..." or "a/b"; None for a name the file route refuses."""
-    if len(filename) <= MAX_NAME and _PLAIN_FILENAME.fullmatch(filename):
+    if len(filename) <= MAX_NAME and PLAIN_FILENAME_RE.fullmatch(filename):
         return filename  # most names: one regex, nothing to escape
     return quote(filename, safe="") if valid_filename(filename) else None
 

@@ -5,7 +5,9 @@ identity and compressed). Held as bytes, every worker keeps its own copy.
 Written to a file named by its content and mapped read-only, the kernel keeps
 one copy in its page cache, shared by every worker that maps the same file.
 A file is removed when the page that created it is dropped; mappings made
-before stay valid, as mappings of a removed file do.
+before stay valid, as mappings of a removed file do. An encode can outlive its
+page (its client hung up, the page was replaced meanwhile): a file it shares
+after the page is dropped is removed at once, not left until the sweep.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -72,7 +75,42 @@ def _open_or_write(path: Path, body: bytes) -> int:
     return os.open(path, os.O_RDONLY)
 
 
-def remove_files(paths: list[Path]) -> None:
-    for path in paths:
-        with contextlib.suppress(OSError):
-            path.unlink()
+class PageFiles:
+    """The files one page's big bodies are shared in, all removed by :meth:`close`
+    (when the page is dropped). A body shared after that is not left behind."""
+
+    __slots__ = ("_closed", "_lock", "_paths", "_shared")
+
+    def __init__(self, shared: SharedBodies) -> None:
+        self._shared = shared
+        self._paths: list[Path] = []
+        self._lock = threading.Lock()  # encodes run in worker threads
+        self._closed = False
+
+    def share(self, body: bytes, name: str) -> memoryview | None:
+        """``body`` as a mapping of a file removed with the page; None when it
+        cannot be shared, or the page is gone already (then keep the bytes)."""
+        if self._closed:
+            return None
+        mapped = self._shared.share(body, name)
+        if mapped is None:
+            return None
+        view, path = mapped
+        with self._lock:
+            if not self._closed:
+                self._paths.append(path)
+                return view
+        _remove(path)  # closed while it was written: the mapping stays valid
+        return view
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            paths, self._paths = self._paths, []
+        for path in paths:
+            _remove(path)
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()

@@ -19,12 +19,11 @@ import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from pathlib import Path
 from typing import Generic, TypeVar
 
 from . import compress
 from .coalesce import SingleFlight
-from .shared_bodies import SHARE_FROM, SharedBodies, remove_files
+from .shared_bodies import SHARE_FROM, PageFiles, SharedBodies
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +101,9 @@ class RenderedPage:
     ``json_body`` and ``html_body`` make the identity bodies (in whichever
     thread first needs them). With ``shared``, big bodies live in files every
     worker maps (one copy in memory for all of them), removed when this page
-    is dropped. With ``background``, :meth:`fill_in_background` encodes the
-    variants nobody asked for yet.
+    is dropped (one that an encode still under way writes later, as soon as
+    it is written). With ``background``, :meth:`fill_in_background` encodes
+    the variants nobody asked for yet.
     """
 
     __slots__ = ("__weakref__", "_background", "_cells", "_flight", "_ready")
@@ -116,17 +116,15 @@ class RenderedPage:
         background: Background | None = None,
     ) -> None:
         self._ready: dict[tuple[str, str], Variant] = {}
-        files: list[Path] = []
-        if shared is not None:
-            weakref.finalize(self, remove_files, files)
+        files = PageFiles(shared) if shared is not None else None
+        if files is not None:
+            weakref.finalize(self, files.close)
         bodies = {
             JSON: Once(partial(_digested, json_body)),
             HTML: Once(partial(_digested, html_body)),
         }
         self._cells = {
-            (fmt, coding): Once(
-                partial(_encode, fmt, coding, bodies[fmt], self._ready, shared, files)
-            )
+            (fmt, coding): Once(partial(_encode, fmt, coding, bodies[fmt], self._ready, files))
             for fmt, coding in KEYS
         }
         self._flight: SingleFlight[tuple[str, str], Variant] = SingleFlight()
@@ -135,11 +133,6 @@ class RenderedPage:
     def ready(self, fmt: str, coding: str) -> Variant | None:
         """The variant if already encoded: the warm path, one dict look-up."""
         return self._ready.get((fmt, coding))
-
-    def variant(self, fmt: str, coding: str) -> Variant:
-        """The variant, encoded in the calling thread if need be (on the event loop
-        only for small pages: use :meth:`encoded` there)."""
-        return self._ready.get((fmt, coding)) or self._cells[fmt, coding].get()
 
     async def encoded(self, fmt: str, coding: str) -> Variant:
         """The variant, encoded in a worker thread if need be; concurrent callers
@@ -159,11 +152,6 @@ class RenderedPage:
             for key in KEYS:
                 if key not in self._ready:
                     background.submit(partial(_fill, page, key))
-
-    def encode_rest(self) -> None:
-        """Encode, in this thread, every variant not yet encoded."""
-        for key in KEYS:
-            self._fill(key)
 
     def _fill(self, key: tuple[str, str]) -> None:
         """Encode ``key`` if nobody has; a failure is logged and leaves it to be
@@ -193,18 +181,16 @@ def _encode(
     coding: str,
     body: Once[tuple[bytes, str]],
     ready: dict[tuple[str, str], Variant],
-    shared: SharedBodies | None,
-    files: list[Path],
+    files: PageFiles | None,
 ) -> Variant:
     """Encode one variant, share it if big, and publish it to the warm path."""
     data, digest = body.get()
     tag = f"{digest}{_ETAG_SUFFIX[coding]}"
     encoded = encode_body(data, coding)
     variant = Variant(encoded, f'"{tag}"')
-    if shared is not None and len(encoded) >= SHARE_FROM:
-        mapped = shared.share(encoded, f"{tag}.{fmt}")
+    if files is not None and len(encoded) >= SHARE_FROM:
+        mapped = files.share(encoded, f"{tag}.{fmt}")
         if mapped is not None:
-            variant.body, path = mapped
-            files.append(path)
+            variant.body = mapped
     ready[fmt, coding] = variant
     return variant

@@ -11,10 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from groxpi.models import File, Meta, ProjectPage, ProjectStatus
-from groxpi.names import valid_filename
+from groxpi.names import PLAIN_FILENAME_RE, valid_filename
 from groxpi.render import api_version, local_url, render_project
 from groxpi.variants import HTML, JSON
 from groxpi.versions import versions_of
+from tests.support.encodes import encoded, every_variant
 
 
 def page(files: list[File], version: str = "1.3", **extra: object) -> ProjectPage:
@@ -43,12 +44,12 @@ def test_urls_are_local_single_segments_and_html_is_escaped() -> None:
                  yanked="<b>bad</b>", core_metadata={"sha256": "cd"})  # fmt: skip
     unservable = wheel('demo-2.0-py3-none-any.whl"><script>')  # the file route would refuse it
     rendered = render_project(page([evil, unservable]))
-    document = json.loads(rendered.variant(JSON, "identity").body)
+    document = json.loads(encoded(rendered, JSON, "identity").body)
     (file,) = document["files"]
     assert "/" not in file["url"] and "files.example" not in file["url"]
     assert file["core-metadata"] == {"sha256": "cd"}
     assert "dist-info-metadata" not in file  # pip 22.3-23.1 crash on its dict form (PEP 714)
-    html = rendered.variant(HTML, "identity").body.decode()
+    html = encoded(rendered, HTML, "identity").body.decode()
     assert "<script>" not in html and "<b>" not in html
     assert 'data-requires-python="&lt;4&amp;&gt;=3"' in html
 
@@ -56,19 +57,19 @@ def test_urls_are_local_single_segments_and_html_is_escaped() -> None:
 def test_project_status_is_carried_into_both_forms() -> None:
     rendered = render_project(page([], project_status=ProjectStatus(
         status="quarantined", reason="malware")))  # fmt: skip
-    document = json.loads(rendered.variant(JSON, "identity").body)
+    document = json.loads(encoded(rendered, JSON, "identity").body)
     assert document["project-status"] == {"status": "quarantined", "reason": "malware"}
-    html = rendered.variant(HTML, "identity").body.decode()
+    html = encoded(rendered, HTML, "identity").body.decode()
     assert '<meta name="pypi:project-status" content="quarantined">' in html
     assert '<meta name="pypi:project-status-reason" content="malware">' in html
 
 
 def test_both_forms_decode_from_their_compressed_variants() -> None:
-    rendered = render_project(page([wheel(size=1)]))
+    rendered = every_variant(render_project(page([wheel(size=1)])))
     for fmt in (JSON, HTML):
-        identity = rendered.variant(fmt, "identity").body
-        assert gzip.decompress(rendered.variant(fmt, "gzip").body) == identity
-        assert zlib.decompress(rendered.variant(fmt, "deflate").body) == identity
+        identity = rendered[fmt, "identity"].body
+        assert gzip.decompress(rendered[fmt, "gzip"].body) == identity
+        assert zlib.decompress(rendered[fmt, "deflate"].body) == identity
 
 
 @given(
@@ -77,3 +78,9 @@ def test_both_forms_decode_from_their_compressed_variants() -> None:
 )
 def test_local_urls_are_the_quoted_names_the_file_route_serves(name: str) -> None:
     assert local_url(name) == (quote(name, safe="") if valid_filename(name) else None)
+
+
+def test_plain_filenames_are_the_valid_ones_quote_leaves_alone() -> None:
+    for name in (c for code in range(256) for c in (chr(code), f"a{chr(code)}")):
+        plain = bool(PLAIN_FILENAME_RE.fullmatch(name))
+        assert plain == (valid_filename(name) and quote(name, safe="") == name), repr(name)

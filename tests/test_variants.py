@@ -17,7 +17,7 @@ import pytest
 
 from groxpi import variants
 from groxpi.variants import HTML, JSON, KEYS, Background, RenderedPage
-from tests.support.encodes import REAL_ENCODE, Encodes, until
+from tests.support.encodes import REAL_ENCODE, Encodes, encoded, every_variant, until
 
 JSON_BODY = b'{"name": "demo", "files": []}' * 50
 HTML_BODY = b"<!DOCTYPE html>\n<a href='x'>x</a>\n" * 50
@@ -47,25 +47,26 @@ def test_only_the_variant_asked_for_is_made(encodes: Encodes) -> None:
     page = counted_page(made)
     assert not made and not encodes.calls  # nothing up front
     assert page.ready(JSON, "gzip") is None
-    variant = page.variant(JSON, "gzip")
+    variant = encoded(page, JSON, "gzip")
     assert gzip.decompress(variant.body) == JSON_BODY
     assert made == {JSON: 1} and encodes.calls == {(JSON, "gzip"): 1}
     assert page.ready(JSON, "gzip") is variant
-    page.variant(JSON, "identity")
+    encoded(page, JSON, "identity")
     assert made == {JSON: 1}  # one body for every coding of a format
 
 
 def test_etags_are_stable_and_differ_per_coding() -> None:
     digest = hashlib.blake2b(JSON_BODY, digest_size=12).hexdigest()
-    first, second = counted_page(Counter()), counted_page(Counter())
-    tags = {coding: first.variant(JSON, coding).etag for coding in variants.CODINGS}
+    first = every_variant(counted_page(Counter()))
+    second = every_variant(counted_page(Counter()))
+    tags = {coding: first[JSON, coding].etag for coding in variants.CODINGS}
     assert tags == {
         "identity": f'"{digest}"',
         "gzip": f'"{digest}-gz"',
         "deflate": f'"{digest}-df"',
     }
-    assert {c: second.variant(JSON, c).etag for c in variants.CODINGS} == tags
-    assert first.variant(HTML, "gzip").etag != tags["gzip"]
+    assert {c: second[JSON, c].etag for c in variants.CODINGS} == tags
+    assert first[HTML, "gzip"].etag != tags["gzip"]
 
 
 async def test_concurrent_first_requests_share_one_encode(encodes: Encodes) -> None:
@@ -95,7 +96,7 @@ async def test_background_fills_in_the_rest_once(encodes: Encodes) -> None:
         assert encodes.calls == dict.fromkeys(KEYS, 1)  # each encoded once
         assert made == {JSON: 1, HTML: 1}
         assert page.ready(JSON, "gzip") is served
-        assert zlib.decompress(page.variant(HTML, "deflate").body) == HTML_BODY
+        assert zlib.decompress((await page.encoded(HTML, "deflate")).body) == HTML_BODY
     finally:
         background.close()
 
@@ -122,11 +123,12 @@ def assert_set(event: threading.Event) -> None:
     assert event.wait(5)
 
 
-def test_a_failing_encode_is_logged_and_tried_again_when_asked(
+async def test_a_failing_encode_is_logged_and_tried_again_when_asked(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    page = counted_page(Counter())
-    served = page.variant(JSON, "gzip")
+    background = Background()
+    page = counted_page(Counter(), background)
+    served = await page.encoded(JSON, "gzip")
 
     def failing(body: bytes, coding: str) -> bytes:
         if coding == "deflate":
@@ -134,8 +136,14 @@ def test_a_failing_encode_is_logged_and_tried_again_when_asked(
         return REAL_ENCODE(body, coding)
 
     monkeypatch.setattr(variants, "encode_body", failing)
-    with caplog.at_level(logging.ERROR, "groxpi.variants"):
-        page.encode_rest()
+    try:
+        with caplog.at_level(logging.ERROR, "groxpi.variants"):
+            page.fill_in_background()
+            done = threading.Event()
+            background.submit(done.set)  # after the page's encodes: one thread, in order
+            assert await asyncio.to_thread(done.wait, 5)
+    finally:
+        background.close()
     failed = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert failed == [
         "encoding the json/deflate variant of a page failed",
@@ -144,7 +152,7 @@ def test_a_failing_encode_is_logged_and_tried_again_when_asked(
     assert page.ready(JSON, "deflate") is None and page.ready(HTML, "identity") is not None
     assert page.ready(JSON, "gzip") is served
     monkeypatch.setattr(variants, "encode_body", REAL_ENCODE)
-    assert zlib.decompress(page.variant(JSON, "deflate").body) == JSON_BODY
+    assert zlib.decompress((await page.encoded(JSON, "deflate")).body) == JSON_BODY
 
 
 def test_a_closed_background_drops_work_quietly() -> None:

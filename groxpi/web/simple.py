@@ -8,9 +8,11 @@ at once; the page's other variants are encoded after that answer.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from aiohttp import web
 
-from ..index import LIST_KEY
+from ..index import LIST_KEY, CachedProject
 from ..names import normalize_project
 from ..negotiate import Negotiated, negotiate
 from ..variants import RenderedPage, Variant
@@ -28,7 +30,7 @@ def page_response(
     request: web.Request, page: RenderedPage, fresh_for: float
 ) -> web.Response | None:
     """The pre-encoded variant the client asked for, or 304 / 406; None when that
-    variant is not encoded yet (then :func:`first_response` answers).
+    variant is not encoded yet (then :func:`_cold_response` answers).
 
     ``fresh_for`` (seconds the page has left) becomes ``Cache-Control: max-age``,
     so a CDN or nginx in front keeps it no longer than groxpi does (and, with
@@ -36,7 +38,7 @@ def page_response(
     """
     chosen = _negotiated(request)
     if chosen is None:
-        return web.Response(status=406, text=NOT_ACCEPTABLE, headers={"Vary": VARY})
+        return _not_acceptable()
     fmt, content_type, coding = chosen
     variant = page.ready(fmt, coding)
     if variant is None:
@@ -44,17 +46,46 @@ def page_response(
     return _variant_response(request, variant, content_type, coding, fresh_for)
 
 
+async def index_page(request: web.Request) -> web.StreamResponse:
+    """``/simple/`` and ``/simple/{project}/``: a fresh page in memory whose variant
+    is encoded is answered here, awaiting nothing; any other by :func:`_cold_response`."""
+    raw = request.match_info.get("project")
+    if raw is None:
+        key = LIST_KEY
+    else:
+        if normalize_project(raw) != raw:  # invalid (None), or not normalized
+            _to_normalized(request, raw, "../")
+        key = raw
+    fresh = request.app[SERVICES].index.fresh(key)
+    if fresh is not None:
+        value, fresh_for = fresh
+        page = value.rendered if isinstance(value, CachedProject) else value
+        response = page_response(request, page, fresh_for)
+        if response is not None:
+            return response
+    return await _cold_response(request, key, fresh)
+
+
 @answers_errors
-async def first_response(
-    request: web.Request, page: RenderedPage, fresh_for: float
+async def _cold_response(
+    request: web.Request, key: str, fresh: tuple[CachedProject | RenderedPage, float] | None
 ) -> web.StreamResponse:
-    """The variant asked for (page_response found it acceptable), encoded now in a
-    worker thread and sent at once; then the page's other variants are encoded,
-    in the background."""
+    """The page under ``key`` (fetched now unless ``fresh`` holds it) in the variant
+    asked for, encoded now in a worker thread if need be and sent at once; then the
+    page's other variants are encoded, in the background."""
+    index = request.app[SERVICES].index
+    value: CachedProject | RenderedPage
+    if fresh is not None:
+        value, fresh_for = fresh
+    else:
+        value = await (index.project_list() if key == LIST_KEY else index.project(key))
+        fresh_for = index.seconds_left(key)
+    page = value.rendered if isinstance(value, CachedProject) else value
+    chosen = _negotiated(request)
+    if chosen is None:
+        return _not_acceptable()
+    fmt, content_type, coding = chosen
     try:
-        chosen = _negotiated(request)
-        assert chosen is not None
-        fmt, content_type, coding = chosen
         variant = await page.encoded(fmt, coding)
         response = _variant_response(request, variant, content_type, coding, fresh_for)
         await response.prepare(request)  # sent before the other variants are encoded
@@ -62,6 +93,10 @@ async def first_response(
         return response
     finally:
         page.fill_in_background()
+
+
+def _not_acceptable() -> web.Response:
+    return web.Response(status=406, text=NOT_ACCEPTABLE, headers={"Vary": VARY})
 
 
 def _negotiated(request: web.Request) -> Negotiated | None:
@@ -93,55 +128,18 @@ def _etag_matches(header: str, etag: str) -> bool:
     return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))
 
 
-async def project_list(request: web.Request) -> web.StreamResponse:
-    fresh = request.app[SERVICES].index.fresh(LIST_KEY)
-    if fresh is None or not isinstance(fresh[0], RenderedPage):
-        return await _project_list_refreshed(request)
-    page, fresh_for = fresh[0], fresh[1]
-    response = page_response(request, page, fresh_for)
-    return response if response is not None else await first_response(request, page, fresh_for)
-
-
-@answers_errors
-async def _project_list_refreshed(request: web.Request) -> web.StreamResponse:
-    index = request.app[SERVICES].index
-    page = await index.project_list()
-    fresh_for = index.seconds_left(LIST_KEY)
-    response = page_response(request, page, fresh_for)
-    return response if response is not None else await first_response(request, page, fresh_for)
-
-
-async def project_page(request: web.Request) -> web.StreamResponse:
-    raw = request.match_info["project"]
-    project = normalize_project(raw)
-    if project is None:
-        raise web.HTTPNotFound(text="404 Not Found: invalid project name\n")
-    if project != raw:
-        raise web.HTTPMovedPermanently(location=f"../{project}/{_query(request)}")
-    fresh = request.app[SERVICES].index.fresh(project)
-    if fresh is None or isinstance(fresh[0], RenderedPage):
-        return await _project_page_refreshed(request, project)
-    page, fresh_for = fresh[0].rendered, fresh[1]
-    response = page_response(request, page, fresh_for)
-    return response if response is not None else await first_response(request, page, fresh_for)
-
-
-@answers_errors
-async def _project_page_refreshed(request: web.Request, project: str) -> web.StreamResponse:
-    index = request.app[SERVICES].index
-    page = (await index.project(project)).rendered
-    fresh_for = index.seconds_left(project)
-    response = page_response(request, page, fresh_for)
-    return response if response is not None else await first_response(request, page, fresh_for)
-
-
 async def _project_without_slash(request: web.Request) -> web.StreamResponse:
-    raw = request.match_info["project"]
+    # Relative, so the redirect also works behind a proxy that mounts us under a prefix.
+    _to_normalized(request, request.match_info["project"], "")
+
+
+def _to_normalized(request: web.Request, raw: str, base: str) -> NoReturn:
+    """Redirect to the page of the normalized name (``base`` + name + "/"), or 404
+    for an invalid name."""
     project = normalize_project(raw)
     if project is None:
         raise web.HTTPNotFound(text="404 Not Found: invalid project name\n")
-    # Relative, so the redirect also works behind a proxy that mounts us under a prefix.
-    raise web.HTTPMovedPermanently(location=f"{project}/{_query(request)}")
+    raise web.HTTPMovedPermanently(location=f"{base}{project}/{_query(request)}")
 
 
 def _query(request: web.Request) -> str:
@@ -150,8 +148,8 @@ def _query(request: web.Request) -> str:
 
 def add_routes(app: web.Application) -> None:
     # Routes under one prefix are tried in the order added: the busiest first.
-    app.router.add_get("/simple/{project}/", project_page)
-    app.router.add_get("/simple/", project_list)
+    app.router.add_get("/simple/{project}/", index_page)
+    app.router.add_get("/simple/", index_page)
     app.router.add_get("/simple", _to_slash)
     app.router.add_get("/index/{tail:.*}", _from_proxpi_path)
     app.router.add_get("/simple/{project}", _project_without_slash)

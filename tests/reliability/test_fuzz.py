@@ -30,6 +30,7 @@ from groxpi.names import valid_filename
 from groxpi.render import render_project, render_project_list
 from tests.reliability.conftest import SECRET, Stack, raw_get, raw_request
 from tests.reliability.scripted import ScriptedUpstream
+from tests.support.encodes import encoded, every_variant
 from tests.support.server import GroxpiProcess
 
 
@@ -420,16 +421,16 @@ def test_fuzz_upstream_page_parse_and_render(doc: tuple[str, bytes]) -> None:
         page = parse_like_upstream(content_type, body, URL("http://upstream.invalid/simple/fz/"))
     except (msgspec.DecodeError, ValueError):
         return  # rejected as malformed: the client turns it into UpstreamError
-    rendered = render_project(page)
+    rendered = every_variant(render_project(page))
     for fmt in ("json", "html"):
-        identity = rendered.variant(fmt, "identity").body
-        assert gzip.decompress(rendered.variant(fmt, "gzip").body) == identity
-        assert zlib.decompress(rendered.variant(fmt, "deflate").body) == identity
-    html = rendered.variant("html", "identity").body.decode()
+        identity = rendered[fmt, "identity"].body
+        assert gzip.decompress(rendered[fmt, "gzip"].body) == identity
+        assert zlib.decompress(rendered[fmt, "deflate"].body) == identity
+    html = rendered["html", "identity"].body.decode()
     from_html = parse_project_page(html, PROXY / "fz" / "", "fz")
     servable = [f.filename for f in page.files if valid_filename(f.filename)]
     assert [f.filename for f in from_html.files] == servable
-    local = project_page_decoder.decode(rendered.variant("json", "identity").body)
+    local = project_page_decoder.decode(rendered["json", "identity"].body)
     base = PROXY / "fz" / ""
     for file in local.files:
         assert file.url == quote(file.filename, safe="")
@@ -437,7 +438,7 @@ def test_fuzz_upstream_page_parse_and_render(doc: tuple[str, bytes]) -> None:
         assert target.host == base.host and target.path.startswith("/simple/")
         if valid_filename(file.filename):  # servable names resolve to the file itself
             assert target.path == f"/simple/fz/{file.filename}"
-    check_html(rendered.variant("html", "identity").body, base)
+    check_html(rendered["html", "identity"].body, base)
 
 
 @fuzz(150)
@@ -456,8 +457,8 @@ def test_fuzz_upstream_project_list_parse_and_render(doc: tuple[str, bytes]) -> 
     except (msgspec.DecodeError, ValueError):
         return
     rendered = render_project_list(projects)
-    project_list_decoder.decode(rendered.variant("json", "identity").body)
-    check_html(rendered.variant("html", "identity").body, PROXY)
+    project_list_decoder.decode(encoded(rendered, "json", "identity").body)
+    check_html(encoded(rendered, "html", "identity").body, PROXY)
 
 
 def test_fuzz_upstream_documents_end_to_end(tmp_path: Path) -> None:

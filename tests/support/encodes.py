@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from groxpi import variants
-from groxpi.variants import HTML, JSON
+from groxpi.variants import HTML, JSON, KEYS, RenderedPage, Variant
 
 REAL_ENCODE = variants.encode_body
 
@@ -44,3 +44,17 @@ async def until(done: Callable[[], object], timeout: float = 5.0) -> None:
     while not done():
         assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(0.01)
+
+
+def encoded(page: RenderedPage, fmt: str, coding: str) -> Variant:
+    """``page.encoded(fmt, coding)``, as a request gets it, from a test without a loop."""
+    return asyncio.run(page.encoded(fmt, coding))
+
+
+def every_variant(page: RenderedPage) -> dict[tuple[str, str], Variant]:
+    """Every variant of ``page``, got as requests get them (:meth:`RenderedPage.encoded`)."""
+
+    async def get_all() -> list[Variant]:
+        return await asyncio.gather(*(page.encoded(*key) for key in KEYS))
+
+    return dict(zip(KEYS, asyncio.run(get_all()), strict=True))
