@@ -120,6 +120,7 @@ def test_concurrent_publishes_never_leave_a_torn_file(tmp_path: Path) -> None:
             except BaseException as exc:
                 errors.append(exc)
 
+    shared.publish(worker(shared.pid, requests=0, downloads=0, cache=0, seconds=0.01))
     threads = [threading.Thread(target=publish_forever, args=(n,)) for n in (0, 1)]
     for thread in threads:
         thread.start()
