@@ -108,9 +108,10 @@ async def _serve(config: Config, reuse_port: bool, metrics_dir: Path | None) -> 
 
     runner: web.AppRunner | None = None
     try:
+        app = create_app(config, metrics_dir)
         runner = web.AppRunner(
-            create_app(config, metrics_dir),
-            **runner_options(config.access_log),
+            app,
+            **runner_options(app, config.access_log),
             handle_signals=False,
             shutdown_timeout=config.shutdown_timeout,
         )

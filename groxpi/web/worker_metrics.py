@@ -121,14 +121,13 @@ def run_directory(root: Path) -> Path:
     runs' directories that no worker has written to for a minute (their
     workers publish every few seconds) are removed.
     """
-    if root.is_dir():
+    with contextlib.suppress(OSError):
         now = time.time()
         for old in root.iterdir():
             if old.is_dir() and now - _last_write(old) > STALE_RUN:
                 shutil.rmtree(old, ignore_errors=True)
-    directory = root / f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
+    # Made by the first snapshot: an unusable cache directory is the storage check's to report.
+    return root / f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
 
 
 def _last_write(directory: Path) -> float:

@@ -37,7 +37,8 @@ def make_client(
         }
         full.update({key: str(value) for key, value in env.items()})
         config = load_config(full)
-        server = await aiohttp_server(create_app(config), **runner_options(config.access_log))
+        app = create_app(config)
+        server = await aiohttp_server(app, **runner_options(app, config.access_log))
         return await aiohttp_client(server)
 
     return make
