@@ -11,6 +11,11 @@ on a ``dup()`` of it: epoll keys on (fd number, open file), and uvloop takes the
 dup out of epoll itself when the writer is removed. Once the transfer has had
 to wait, bytes also go through the dup, which keeps the socket open should the
 transport close its fd meanwhile: ``sendfile()`` never writes into a reused fd.
+
+A ``Cache-Control`` given for the file goes out only with the file (200, 206)
+or a 304 for it, never on an error answer ``FileResponse`` makes with the same
+headers (404 or 403 for a file gone, 416, 412): a cache in front must not keep
+those.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any, NoReturn
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.helpers import DEFAULT_CHUNK_SIZE
 from aiohttp.typedefs import LooseHeaders, PathLike
@@ -35,6 +40,8 @@ log = logging.getLogger(__name__)
 PIECE = 4 * 1024 * 1024
 # A first call failing so means this file and socket cannot do zero copy at all.
 _UNSUPPORTED = frozenset({errno.ENOTSUP, errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS})
+# The answers that are about the file itself, so may carry its Cache-Control.
+_FILE_STATUSES = frozenset({200, 206, 304})
 
 
 @dataclass
@@ -65,6 +72,12 @@ class SendfileResponse(web.FileResponse):
     ) -> None:
         super().__init__(path, chunk_size=chunk_size, headers=headers)
         self._on_sent = on_sent
+
+    async def _prepare_headers(self) -> None:
+        # Every answer FileResponse makes, error or not, has its headers made here.
+        if self.status not in _FILE_STATUSES:
+            self.headers.popall(hdrs.CACHE_CONTROL, None)
+        await super()._prepare_headers()
 
     async def _sendfile(
         self, request: web.BaseRequest, fobj: IO[Any], offset: int, count: int

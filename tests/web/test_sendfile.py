@@ -30,6 +30,7 @@ from tests.support.uvloop_app import UvloopApp
 
 # Bigger than the most a loopback socket buffers (tcp_wmem max, 4 MiB), odd-sized.
 SIZE = 6 * 1024 * 1024 + 12345
+IMMUTABLE = "max-age=31536000, immutable"
 
 
 @dataclass
@@ -56,6 +57,10 @@ def serve(
     async def handler(request: web.Request) -> web.StreamResponse:
         return SendfileResponse(path, chunk_size=256 * 1024, on_sent=sent.append)
 
+    async def cached(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        return SendfileResponse(path.with_name(name), headers={"Cache-Control": IMMUTABLE})
+
     async def copied(request: web.Request) -> web.StreamResponse:
         # A small socket buffer leaves the tail of this body in the transport's
         # own buffer when aiohttp moves on to the next pipelined request.
@@ -68,6 +73,7 @@ def serve(
     app = web.Application()
     app.router.add_get("/file", handler)
     app.router.add_get("/copied", copied)
+    app.router.add_get("/cached/{name}", cached)
     return UvloopApp(app, ssl_context=ssl_context)
 
 
@@ -117,9 +123,14 @@ def read_reply(stream: BinaryIO, head: bool = False) -> Reply:
     return Reply(status, headers, body)
 
 
-def get(port: int, headers: dict[str, str] | None = None, method: str = "GET") -> Reply:
+def get(
+    port: int,
+    headers: dict[str, str] | None = None,
+    method: str = "GET",
+    path: str = "/file",
+) -> Reply:
     with connect(port) as sock, sock.makefile("rb") as stream:
-        sock.sendall(request_bytes(method, headers))
+        sock.sendall(request_bytes(method, headers, path))
         return read_reply(stream, head=method == "HEAD")
 
 
@@ -318,3 +329,22 @@ def test_tls_connections_are_copied_not_sent_in_clear(
         assert response.read() == data
     delta = stats_since(before)
     assert (delta.zero_copy, delta.fallback) == (0, 1)
+
+
+def test_cache_control_only_on_answers_about_the_file(served: Served) -> None:
+    def cache_control(status: int, headers: dict[str, str] | None = None, name: str = "") -> str:
+        reply = get(served.port, headers, path=f"/cached/{name or 'file.bin'}")
+        assert reply.status == status
+        return reply.headers.get("cache-control", "")
+
+    assert cache_control(200) == IMMUTABLE
+    assert cache_control(206, {"Range": "bytes=0-9"}) == IMMUTABLE
+    etag = get(served.port).headers["etag"]
+    assert cache_control(304, {"If-None-Match": etag}) == IMMUTABLE
+    # A file evicted between its lookup and the stat(), a range past its end, a
+    # failed precondition: none of these may be kept by a cache in front.
+    assert cache_control(404, name="evicted.bin") == ""
+    assert cache_control(416, {"Range": f"bytes={SIZE}-"}) == ""
+    assert cache_control(416, {"Range": "bytes=9-1"}) == ""  # malformed
+    assert cache_control(412, {"If-Match": '"other"'}) == ""
+    assert cache_control(200) == IMMUTABLE  # the headers given are not changed for later
