@@ -6,6 +6,7 @@ so what is checked is the bytes on the wire.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import errno
 import logging
@@ -14,6 +15,7 @@ import socket
 import ssl
 import struct
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -25,6 +27,7 @@ from typing import Any, BinaryIO
 import pytest
 from aiohttp import web
 
+from groxpi.web import sendfile
 from groxpi.web.sendfile import STATS, SendfileResponse, SendfileStats
 from tests.support.uvloop_app import UvloopApp
 
@@ -101,11 +104,11 @@ def request_bytes(
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def connect(port: int, rcvbuf: int | None = None) -> socket.socket:
+def connect(port: int, rcvbuf: int | None = None, timeout: float = 30) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     if rcvbuf is not None:  # before connecting, so the window starts small
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    sock.settimeout(30)
+    sock.settimeout(timeout)
     sock.connect(("127.0.0.1", port))
     return sock
 
@@ -128,8 +131,9 @@ def get(
     headers: dict[str, str] | None = None,
     method: str = "GET",
     path: str = "/file",
+    timeout: float = 30,
 ) -> Reply:
-    with connect(port) as sock, sock.makefile("rb") as stream:
+    with connect(port, timeout=timeout) as sock, sock.makefile("rb") as stream:
         sock.sendall(request_bytes(method, headers, path))
         return read_reply(stream, head=method == "HEAD")
 
@@ -261,6 +265,8 @@ def test_client_leaving_mid_file_is_quiet_and_leaks_nothing(
     assert all(0 < size < SIZE for size in served.sent[1:])
     eventually(lambda: open_fds() == baseline)
     assert get(served.port).body == served.data  # still serving
+    # The client can have every byte before the server is told its last call ended.
+    eventually(lambda: len(served.sent) == 4)
     assert stats_since(before).zero_copy == 3
     noisy = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert noisy == []
@@ -348,3 +354,72 @@ def test_cache_control_only_on_answers_about_the_file(served: Served) -> None:
     assert cache_control(416, {"Range": "bytes=9-1"}) == ""  # malformed
     assert cache_control(412, {"If-Match": '"other"'}) == ""
     assert cache_control(200) == IMMUTABLE  # the headers given are not changed for later
+
+
+def test_a_slow_disk_read_stalls_no_other_connection(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_sendfile = os.sendfile
+    reading = threading.Event()
+    disk_done = threading.Event()
+    callers: set[str] = set()
+
+    def cold_sendfile(out_fd: int, in_fd: int, offset: int, count: int) -> int:
+        callers.add(threading.current_thread().name)
+        if not reading.is_set():  # the first call reads from a disk that takes its time
+            reading.set()
+            disk_done.wait(10)
+        return real_sendfile(out_fd, in_fd, offset, count)
+
+    monkeypatch.setattr(os, "sendfile", cold_sendfile)
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(get, served.port)
+        assert reading.wait(10)
+        try:
+            # Served while the first transfer still waits on the disk (for 10 s).
+            other = get(served.port, path="/copied?size=1000", timeout=5)
+        finally:
+            disk_done.set()
+        assert (other.status, other.body) == (200, served.data[:1000])
+        assert slow.result().body == served.data
+    assert callers and not any(name == "uvloop-app" for name in callers)
+
+
+async def test_a_transfer_cancelled_mid_call_closes_its_fds_once_the_call_ends(
+    data_file: tuple[Path, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_sendfile = os.sendfile
+    started, release = threading.Event(), threading.Event()
+
+    def blocking_sendfile(out_fd: int, in_fd: int, offset: int, count: int) -> int:
+        started.set()
+        release.wait(10)
+        return real_sendfile(out_fd, in_fd, offset, count)
+
+    monkeypatch.setattr(os, "sendfile", blocking_sendfile)
+    path, _ = data_file
+    left, right = socket.socketpair()
+    left.setblocking(False)
+    with left, right, path.open("rb") as fobj:
+        fds = sendfile._Duplicates(left.fileno(), fobj.fileno())
+        task = asyncio.ensure_future(fds.send(0, 1000))
+        assert await asyncio.to_thread(started.wait, 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        fds.close()
+        # The call still runs on both dups: they must stay open, not be reused.
+        os.fstat(fds.sock)
+        os.fstat(fds.file)
+        release.set()
+        for _ in range(500):
+            try:
+                os.fstat(fds.sock)
+            except OSError:
+                break
+            await asyncio.sleep(0.01)
+        with pytest.raises(OSError):
+            os.fstat(fds.sock)
+        with pytest.raises(OSError):
+            os.fstat(fds.file)
+        assert right.recv(2000) == path.read_bytes()[:1000]
