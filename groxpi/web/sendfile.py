@@ -9,6 +9,8 @@ to the socket without it passing through Python.
 ``sendfile()`` reads the file synchronously: pages missing from the page cache
 come from disk within the call. So each call runs in a worker thread, never on
 the event loop, and a cold file on a slow disk stalls only its own transfer.
+Only a small piece that a non-blocking read (``RWF_NOWAIT``) finds all in the
+page cache is sent on the loop: a thread's hand-off costs more than that read.
 The socket is non-blocking: a call on a full socket returns at once, so a
 thread is held only while bytes move, never while a slow client reads.
 
@@ -53,6 +55,12 @@ PIECE = 4 * 1024 * 1024
 # files are read from disk at once; warm transfers queue behind those at worst,
 # the event loop never does.
 THREADS = 16
+# Pieces up to this size are sent on the loop when a non-blocking read finds
+# them all in the page cache: the read's copy costs less than a thread's
+# hand-off, which would add about a quarter to the CPU time of a small file.
+RESIDENT_CHECK = 128 * 1024
+_scratch = memoryview(bytearray(RESIDENT_CHECK))  # what is read there is dropped
+_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None)
 # A first call failing so means this file and socket cannot do zero copy at all.
 _UNSUPPORTED = frozenset({errno.ENOTSUP, errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS})
 # The answers that are about the file itself, so may carry its Cache-Control.
@@ -216,7 +224,12 @@ class _Duplicates:
         self._call: Future[int] | None = None
 
     async def send(self, offset: int, size: int) -> int:
-        """Bytes one sendfile() call in a worker thread queued (0: the socket is full)."""
+        """Bytes one sendfile() call queued (0: the socket is full).
+
+        It runs in a worker thread unless its bytes are known to be in the page cache.
+        """
+        if _resident(self.file, offset, size):
+            return _send_piece(self.sock, self.file, offset, size)
         self._call = _threads().submit(_send_piece, self.sock, self.file, offset, size)
         return await asyncio.wrap_future(self._call)
 
@@ -231,6 +244,16 @@ class _Duplicates:
             os.close(self.sock)
         finally:
             os.close(self.file)
+
+
+def _resident(fd: int, offset: int, size: int) -> bool:
+    """Whether a small piece of the file is all in the page cache, found without blocking."""
+    if _NOWAIT is None or size > RESIDENT_CHECK:
+        return False
+    try:
+        return os.preadv(fd, [_scratch[:size]], offset, _NOWAIT) == size
+    except OSError:  # EAGAIN: not all there; or no RWF_NOWAIT on this file system
+        return False
 
 
 def _send_piece(out_fd: int, file_fd: int, offset: int, size: int) -> int:

@@ -159,6 +159,10 @@ def refuse_copy(*args: Any, **kwargs: Any) -> Any:
     raise AssertionError("the body was copied through Python")
 
 
+def not_in_page_cache(*args: Any) -> int:
+    raise BlockingIOError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+
+
 def test_concurrent_clients_get_exact_bytes_by_zero_copy(
     served: Served, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -372,8 +376,9 @@ def test_a_slow_disk_read_stalls_no_other_connection(
         return real_sendfile(out_fd, in_fd, offset, count)
 
     monkeypatch.setattr(os, "sendfile", cold_sendfile)
+    monkeypatch.setattr(os, "preadv", not_in_page_cache)
     with ThreadPoolExecutor(1) as pool:
-        slow = pool.submit(get, served.port)
+        slow = pool.submit(get, served.port, {"Range": "bytes=0-999"})
         assert reading.wait(10)
         try:
             # Served while the first transfer still waits on the disk (for 10 s).
@@ -381,8 +386,30 @@ def test_a_slow_disk_read_stalls_no_other_connection(
         finally:
             disk_done.set()
         assert (other.status, other.body) == (200, served.data[:1000])
-        assert slow.result().body == served.data
+        assert slow.result().body == served.data[:1000]
     assert callers and not any(name == "uvloop-app" for name in callers)
+
+
+@pytest.mark.parametrize("cached", [True, False])
+def test_only_small_pieces_known_to_be_in_the_page_cache_are_sent_on_the_loop(
+    served: Served, monkeypatch: pytest.MonkeyPatch, cached: bool
+) -> None:
+    real_sendfile = os.sendfile
+    callers: list[tuple[str, int]] = []
+
+    def recording_sendfile(out_fd: int, in_fd: int, offset: int, count: int) -> int:
+        callers.append((threading.current_thread().name, count))
+        return real_sendfile(out_fd, in_fd, offset, count)
+
+    monkeypatch.setattr(os, "sendfile", recording_sendfile)
+    if not cached:
+        monkeypatch.setattr(os, "preadv", not_in_page_cache)
+    small = sendfile.RESIDENT_CHECK
+    assert get(served.port, {"Range": f"bytes=0-{small - 1}"}).body == served.data[:small]
+    assert get(served.port, {"Range": f"bytes=0-{small}"}).body == served.data[: small + 1]
+    on_loop = [name == "uvloop-app" for name, _ in callers]
+    assert on_loop[0] is cached  # the small piece
+    assert not any(on_loop[1:])  # the one a byte too big
 
 
 async def test_a_transfer_cancelled_mid_call_closes_its_fds_once_the_call_ends(
@@ -397,6 +424,7 @@ async def test_a_transfer_cancelled_mid_call_closes_its_fds_once_the_call_ends(
         return real_sendfile(out_fd, in_fd, offset, count)
 
     monkeypatch.setattr(os, "sendfile", blocking_sendfile)
+    monkeypatch.setattr(os, "preadv", not_in_page_cache)
     path, _ = data_file
     left, right = socket.socketpair()
     left.setblocking(False)
