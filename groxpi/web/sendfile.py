@@ -4,13 +4,28 @@ uvloop has no ``loop.sendfile()``, so aiohttp's ``FileResponse`` would read and
 write every byte through Python. ``SendfileResponse`` keeps all of its HTTP
 logic (Range, 206/416, HEAD, conditional requests) and replaces only the body
 transfer: once the headers have left the transport, the kernel moves the file
-from the page cache to the socket.
+to the socket without it passing through Python.
 
-uvloop refuses ``add_writer()`` on a transport's fd, so writability is watched
-on a ``dup()`` of it: epoll keys on (fd number, open file), and uvloop takes the
-dup out of epoll itself when the writer is removed. Once the transfer has had
-to wait, bytes also go through the dup, which keeps the socket open should the
-transport close its fd meanwhile: ``sendfile()`` never writes into a reused fd.
+``sendfile()`` reads the file synchronously: pages missing from the page cache
+come from disk within the call. So each call runs in a worker thread, never on
+the event loop, and a cold file on a slow disk stalls only its own transfer.
+Only a small piece that a non-blocking read (``RWF_NOWAIT``) finds all in the
+page cache is sent on the loop: a thread's hand-off costs more than that read.
+The socket is non-blocking: a call on a full socket returns at once, so a
+thread is held only while bytes move, never while a slow client reads.
+
+The calls use ``dup()``s of the socket's and the file's fds, owned by the
+transfer: they outlive the transport closing its fd and ``FileResponse``
+closing the file, and are closed only once no call is running on them, so
+``sendfile()`` never reads or writes a reused fd. uvloop refuses
+``add_writer()`` on a transport's fd, so writability is watched on the socket's
+dup too: epoll keys on (fd number, open file), and uvloop takes the dup out of
+epoll itself when the writer is removed.
+
+A ``Cache-Control`` given for the file goes out only with the file (200, 206)
+or a 304 for it, never on an error answer ``FileResponse`` makes with the same
+headers (404 or 403 for a file gone, 416, 412): a cache in front must not keep
+those.
 """
 
 from __future__ import annotations
@@ -19,11 +34,13 @@ import asyncio
 import errno
 import logging
 import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any, NoReturn
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.helpers import DEFAULT_CHUNK_SIZE
 from aiohttp.typedefs import LooseHeaders, PathLike
@@ -31,10 +48,23 @@ from aiohttp.web_fileresponse import NOSENDFILE
 
 log = logging.getLogger(__name__)
 
-# The most one sendfile() call queues before other connections get a turn.
+# The most one sendfile() call queues: how long it may hold a worker thread.
 PIECE = 4 * 1024 * 1024
+# Worker threads for sendfile() calls, per process. A call holds one only while
+# bytes move (a full socket returns at once), so this bounds how many cold
+# files are read from disk at once; warm transfers queue behind those at worst,
+# the event loop never does.
+THREADS = 16
+# Pieces up to this size are sent on the loop when a non-blocking read finds
+# them all in the page cache: the read's copy costs less than a thread's
+# hand-off, which would add about a quarter to the CPU time of a small file.
+RESIDENT_CHECK = 128 * 1024
+_scratch = memoryview(bytearray(RESIDENT_CHECK))  # what is read there is dropped
+_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None)
 # A first call failing so means this file and socket cannot do zero copy at all.
 _UNSUPPORTED = frozenset({errno.ENOTSUP, errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS})
+# The answers that are about the file itself, so may carry its Cache-Control.
+_FILE_STATUSES = frozenset({200, 206, 304})
 
 
 @dataclass
@@ -47,6 +77,18 @@ class SendfileStats:
 
 
 STATS = SendfileStats()
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _threads() -> ThreadPoolExecutor:
+    """The process's sendfile() threads, made on first use (so after any fork)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="groxpi-sendfile")
+        return _pool
 
 
 class SendfileResponse(web.FileResponse):
@@ -65,6 +107,12 @@ class SendfileResponse(web.FileResponse):
     ) -> None:
         super().__init__(path, chunk_size=chunk_size, headers=headers)
         self._on_sent = on_sent
+
+    async def _prepare_headers(self) -> None:
+        # Every answer FileResponse makes, error or not, has its headers made here.
+        if self.status not in _FILE_STATUSES:
+            self.headers.popall(hdrs.CACHE_CONTROL, None)
+        await super()._prepare_headers()
 
     async def _sendfile(
         self, request: web.BaseRequest, fobj: IO[Any], offset: int, count: int
@@ -119,19 +167,22 @@ class SendfileResponse(web.FileResponse):
         aiohttp takes quietly), as does a file error once headers are out: then
         the connection is closed so the client never sees a complete-looking file.
         """
-        watch: _Writability | None = None
-        paused = False
+        try:
+            fds = _Duplicates(sock_fd, file_fd)
+        except OSError:  # out of fds: copying needs none
+            return None
+        waited = paused = False
         sent = 0
         try:
             while True:
                 if transport.is_closing():
                     raise ConnectionResetError("Connection lost")
                 # The headers, or an earlier pipelined response, must be out first.
-                if transport.get_write_buffer_size() == 0:
-                    out_fd = sock_fd if watch is None else watch.fd
+                full = transport.get_write_buffer_size() > 0
+                if not full:
                     piece = min(count - sent, PIECE)
                     try:
-                        done = _send_piece(out_fd, file_fd, offset + sent, piece)
+                        done = await fds.send(offset + sent, piece)
                     except OSError as exc:
                         if sent == 0 and exc.errno in _UNSUPPORTED:
                             return None
@@ -139,21 +190,70 @@ class SendfileResponse(web.FileResponse):
                     sent += done
                     if sent == count:
                         break
-                    if done < piece:
+                    full = done < piece
+                    if full:
                         STATS.socket_full += 1
-                if watch is None:
-                    watch = _Writability(asyncio.get_running_loop(), sock_fd)
-                    paused = _pause_reading(transport)
-                await watch.writable()  # also lets other connections have a turn
+                if full:
+                    if not waited:
+                        waited, paused = True, _pause_reading(transport)
+                    await _writable(fds.sock)
             return sent
         finally:
             if sent:
                 STATS.zero_copy += 1
-            if watch is not None:
-                watch.close()
+            fds.close()
             if paused and not transport.is_closing():
                 transport.resume_reading()
             self._note_sent(sent)
+
+
+class _Duplicates:
+    """The transfer's own dups of the socket's and the file's fds, for calls in threads.
+
+    They are closed once no call is running on them: a transfer cancelled
+    mid-call leaves the closing to the call's end.
+    """
+
+    def __init__(self, sock_fd: int, file_fd: int) -> None:
+        self.sock = os.dup(sock_fd)
+        try:
+            self.file = os.dup(file_fd)
+        except BaseException:
+            os.close(self.sock)
+            raise
+        self._call: Future[int] | None = None
+
+    async def send(self, offset: int, size: int) -> int:
+        """Bytes one sendfile() call queued (0: the socket is full).
+
+        It runs in a worker thread unless its bytes are known to be in the page cache.
+        """
+        if _resident(self.file, offset, size):
+            return _send_piece(self.sock, self.file, offset, size)
+        self._call = _threads().submit(_send_piece, self.sock, self.file, offset, size)
+        return await asyncio.wrap_future(self._call)
+
+    def close(self) -> None:
+        if self._call is None:
+            self._close()
+        else:  # at once if the call is over or never started, else in its thread
+            self._call.add_done_callback(lambda _: self._close())
+
+    def _close(self) -> None:
+        try:
+            os.close(self.sock)
+        finally:
+            os.close(self.file)
+
+
+def _resident(fd: int, offset: int, size: int) -> bool:
+    """Whether a small piece of the file is all in the page cache, found without blocking."""
+    if _NOWAIT is None or size > RESIDENT_CHECK:
+        return False
+    try:
+        return os.preadv(fd, [_scratch[:size]], offset, _NOWAIT) == size
+    except OSError:  # EAGAIN: not all there; or no RWF_NOWAIT on this file system
+        return False
 
 
 def _send_piece(out_fd: int, file_fd: int, offset: int, size: int) -> int:
@@ -197,33 +297,21 @@ def _pause_reading(transport: asyncio.Transport) -> bool:
     return True
 
 
-class _Writability:
-    """Wakes a waiting transfer when the socket can take more, through a dup of its fd."""
+async def _writable(fd: int) -> None:
+    """Return once the socket ``fd`` (a dup) can take more.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, sock_fd: int) -> None:
-        self._loop = loop
-        self._waiter: asyncio.Future[None] | None = None
-        self.fd = os.dup(sock_fd)
-        try:
-            loop.add_writer(self.fd, self._wake)
-        except BaseException:
-            os.close(self.fd)
-            raise
+    The writer is watched only meanwhile: left on while a call runs in a
+    thread, it would wake the loop without end as the socket is writable.
+    """
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[None] = loop.create_future()
 
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
+    def wake() -> None:
+        if not waiter.done():
             waiter.set_result(None)
 
-    async def writable(self) -> None:
-        self._waiter = self._loop.create_future()
-        try:
-            await self._waiter
-        finally:
-            self._waiter = None
-
-    def close(self) -> None:
-        try:
-            self._loop.remove_writer(self.fd)
-        finally:
-            os.close(self.fd)
+    loop.add_writer(fd, wake)
+    try:
+        await waiter
+    finally:
+        loop.remove_writer(fd)

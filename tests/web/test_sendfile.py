@@ -6,6 +6,7 @@ so what is checked is the bytes on the wire.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import errno
 import logging
@@ -14,6 +15,7 @@ import socket
 import ssl
 import struct
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -25,11 +27,13 @@ from typing import Any, BinaryIO
 import pytest
 from aiohttp import web
 
+from groxpi.web import sendfile
 from groxpi.web.sendfile import STATS, SendfileResponse, SendfileStats
 from tests.support.uvloop_app import UvloopApp
 
 # Bigger than the most a loopback socket buffers (tcp_wmem max, 4 MiB), odd-sized.
 SIZE = 6 * 1024 * 1024 + 12345
+IMMUTABLE = "max-age=31536000, immutable"
 
 
 @dataclass
@@ -56,6 +60,10 @@ def serve(
     async def handler(request: web.Request) -> web.StreamResponse:
         return SendfileResponse(path, chunk_size=256 * 1024, on_sent=sent.append)
 
+    async def cached(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        return SendfileResponse(path.with_name(name), headers={"Cache-Control": IMMUTABLE})
+
     async def copied(request: web.Request) -> web.StreamResponse:
         # A small socket buffer leaves the tail of this body in the transport's
         # own buffer when aiohttp moves on to the next pipelined request.
@@ -68,6 +76,7 @@ def serve(
     app = web.Application()
     app.router.add_get("/file", handler)
     app.router.add_get("/copied", copied)
+    app.router.add_get("/cached/{name}", cached)
     return UvloopApp(app, ssl_context=ssl_context)
 
 
@@ -95,11 +104,11 @@ def request_bytes(
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def connect(port: int, rcvbuf: int | None = None) -> socket.socket:
+def connect(port: int, rcvbuf: int | None = None, timeout: float = 30) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     if rcvbuf is not None:  # before connecting, so the window starts small
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    sock.settimeout(30)
+    sock.settimeout(timeout)
     sock.connect(("127.0.0.1", port))
     return sock
 
@@ -117,9 +126,15 @@ def read_reply(stream: BinaryIO, head: bool = False) -> Reply:
     return Reply(status, headers, body)
 
 
-def get(port: int, headers: dict[str, str] | None = None, method: str = "GET") -> Reply:
-    with connect(port) as sock, sock.makefile("rb") as stream:
-        sock.sendall(request_bytes(method, headers))
+def get(
+    port: int,
+    headers: dict[str, str] | None = None,
+    method: str = "GET",
+    path: str = "/file",
+    timeout: float = 30,
+) -> Reply:
+    with connect(port, timeout=timeout) as sock, sock.makefile("rb") as stream:
+        sock.sendall(request_bytes(method, headers, path))
         return read_reply(stream, head=method == "HEAD")
 
 
@@ -142,6 +157,10 @@ def open_fds() -> int:
 
 def refuse_copy(*args: Any, **kwargs: Any) -> Any:
     raise AssertionError("the body was copied through Python")
+
+
+def not_in_page_cache(*args: Any) -> int:
+    raise BlockingIOError(errno.EAGAIN, os.strerror(errno.EAGAIN))
 
 
 def test_concurrent_clients_get_exact_bytes_by_zero_copy(
@@ -250,6 +269,8 @@ def test_client_leaving_mid_file_is_quiet_and_leaks_nothing(
     assert all(0 < size < SIZE for size in served.sent[1:])
     eventually(lambda: open_fds() == baseline)
     assert get(served.port).body == served.data  # still serving
+    # The client can have every byte before the server is told its last call ended.
+    eventually(lambda: len(served.sent) == 4)
     assert stats_since(before).zero_copy == 3
     noisy = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert noisy == []
@@ -318,3 +339,115 @@ def test_tls_connections_are_copied_not_sent_in_clear(
         assert response.read() == data
     delta = stats_since(before)
     assert (delta.zero_copy, delta.fallback) == (0, 1)
+
+
+def test_cache_control_only_on_answers_about_the_file(served: Served) -> None:
+    def cache_control(status: int, headers: dict[str, str] | None = None, name: str = "") -> str:
+        reply = get(served.port, headers, path=f"/cached/{name or 'file.bin'}")
+        assert reply.status == status
+        return reply.headers.get("cache-control", "")
+
+    assert cache_control(200) == IMMUTABLE
+    assert cache_control(206, {"Range": "bytes=0-9"}) == IMMUTABLE
+    etag = get(served.port).headers["etag"]
+    assert cache_control(304, {"If-None-Match": etag}) == IMMUTABLE
+    # A file evicted between its lookup and the stat(), a range past its end, a
+    # failed precondition: none of these may be kept by a cache in front.
+    assert cache_control(404, name="evicted.bin") == ""
+    assert cache_control(416, {"Range": f"bytes={SIZE}-"}) == ""
+    assert cache_control(416, {"Range": "bytes=9-1"}) == ""  # malformed
+    assert cache_control(412, {"If-Match": '"other"'}) == ""
+    assert cache_control(200) == IMMUTABLE  # the headers given are not changed for later
+
+
+def test_a_slow_disk_read_stalls_no_other_connection(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_sendfile = os.sendfile
+    reading = threading.Event()
+    disk_done = threading.Event()
+    callers: set[str] = set()
+
+    def cold_sendfile(out_fd: int, in_fd: int, offset: int, count: int) -> int:
+        callers.add(threading.current_thread().name)
+        if not reading.is_set():  # the first call reads from a disk that takes its time
+            reading.set()
+            disk_done.wait(10)
+        return real_sendfile(out_fd, in_fd, offset, count)
+
+    monkeypatch.setattr(os, "sendfile", cold_sendfile)
+    monkeypatch.setattr(os, "preadv", not_in_page_cache)
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(get, served.port, {"Range": "bytes=0-999"})
+        assert reading.wait(10)
+        try:
+            # Served while the first transfer still waits on the disk (for 10 s).
+            other = get(served.port, path="/copied?size=1000", timeout=5)
+        finally:
+            disk_done.set()
+        assert (other.status, other.body) == (200, served.data[:1000])
+        assert slow.result().body == served.data[:1000]
+    assert callers and not any(name == "uvloop-app" for name in callers)
+
+
+@pytest.mark.parametrize("cached", [True, False])
+def test_only_small_pieces_known_to_be_in_the_page_cache_are_sent_on_the_loop(
+    served: Served, monkeypatch: pytest.MonkeyPatch, cached: bool
+) -> None:
+    real_sendfile = os.sendfile
+    callers: list[tuple[str, int]] = []
+
+    def recording_sendfile(out_fd: int, in_fd: int, offset: int, count: int) -> int:
+        callers.append((threading.current_thread().name, count))
+        return real_sendfile(out_fd, in_fd, offset, count)
+
+    monkeypatch.setattr(os, "sendfile", recording_sendfile)
+    if not cached:
+        monkeypatch.setattr(os, "preadv", not_in_page_cache)
+    small = sendfile.RESIDENT_CHECK
+    assert get(served.port, {"Range": f"bytes=0-{small - 1}"}).body == served.data[:small]
+    assert get(served.port, {"Range": f"bytes=0-{small}"}).body == served.data[: small + 1]
+    on_loop = [name == "uvloop-app" for name, _ in callers]
+    assert on_loop[0] is cached  # the small piece
+    assert not any(on_loop[1:])  # the one a byte too big
+
+
+async def test_a_transfer_cancelled_mid_call_closes_its_fds_once_the_call_ends(
+    data_file: tuple[Path, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_sendfile = os.sendfile
+    started, release = threading.Event(), threading.Event()
+
+    def blocking_sendfile(out_fd: int, in_fd: int, offset: int, count: int) -> int:
+        started.set()
+        release.wait(10)
+        return real_sendfile(out_fd, in_fd, offset, count)
+
+    monkeypatch.setattr(os, "sendfile", blocking_sendfile)
+    monkeypatch.setattr(os, "preadv", not_in_page_cache)
+    path, _ = data_file
+    left, right = socket.socketpair()
+    left.setblocking(False)
+    with left, right, path.open("rb") as fobj:
+        fds = sendfile._Duplicates(left.fileno(), fobj.fileno())
+        task = asyncio.ensure_future(fds.send(0, 1000))
+        assert await asyncio.to_thread(started.wait, 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        fds.close()
+        # The call still runs on both dups: they must stay open, not be reused.
+        os.fstat(fds.sock)
+        os.fstat(fds.file)
+        release.set()
+        for _ in range(500):
+            try:
+                os.fstat(fds.sock)
+            except OSError:
+                break
+            await asyncio.sleep(0.01)
+        with pytest.raises(OSError):
+            os.fstat(fds.sock)
+        with pytest.raises(OSError):
+            os.fstat(fds.file)
+        assert right.recv(2000) == path.read_bytes()[:1000]
