@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from groxpi import variants
+from tests.support.encodes import Encodes
 from tests.support.fake_index import FakeIndex
 from tests.support.server import GroxpiProcess
 
@@ -46,3 +48,12 @@ def groxpi_server(fake_index: FakeIndex, tmp_path: Path) -> Iterator[GroxpiFacto
             proc.stop()
         else:
             proc.kill()
+
+
+@pytest.fixture
+def encodes(monkeypatch: pytest.MonkeyPatch) -> Iterator[Encodes]:
+    """Counts (and can hold) every variant encode, in place of the real one."""
+    counter = Encodes()
+    monkeypatch.setattr(variants, "encode_body", counter)
+    yield counter
+    counter.release.set()  # no thread left waiting after a failed test

@@ -11,7 +11,7 @@ import threading
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -21,14 +21,6 @@ from tests.support.encodes import REAL_ENCODE, Encodes, encoded, every_variant, 
 
 JSON_BODY = b'{"name": "demo", "files": []}' * 50
 HTML_BODY = b"<!DOCTYPE html>\n<a href='x'>x</a>\n" * 50
-
-
-@pytest.fixture
-def encodes(monkeypatch: pytest.MonkeyPatch) -> Iterator[Encodes]:
-    counter = Encodes()
-    monkeypatch.setattr(variants, "encode_body", counter)
-    yield counter
-    counter.release.set()  # no thread left waiting after a failed test
 
 
 def counted_page(made: Counter[str], background: Background | None = None) -> RenderedPage:

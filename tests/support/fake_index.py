@@ -21,6 +21,7 @@ from aiohttp import web
 
 from tests.support import simple_pages as pages
 from tests.support import wheels
+from tests.support.loop_thread import LoopThread
 from tests.support.simple_pages import HTML_TYPE, JSON_TYPE, DistFile, Project, Release
 from tests.support.wheels import normalize
 
@@ -91,8 +92,7 @@ class FakeIndex:
         self._faults: dict[str, tuple[Fault, int | None]] = {}
         self._counts: Counter[tuple[str, str]] = Counter()
         self._serial = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._loop: LoopThread | None = None
         self._runners: list[web.AppRunner] = []
         self._stopping: asyncio.Event | None = None
         self._index_port = 0
@@ -101,22 +101,14 @@ class FakeIndex:
     # -- lifecycle ---------------------------------------------------------
 
     def start(self) -> FakeIndex:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        self._thread = threading.Thread(target=loop.run_forever, name="fake-index", daemon=True)
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._serve(), loop).result(timeout=10)
+        self._loop = LoopThread("fake-index")
+        self._loop.run(self._serve())
         return self
 
     def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
-        self._loop = self._thread = None
+        if self._loop is not None:
+            self._loop.stop(self._shutdown())
+            self._loop = None
 
     def __enter__(self) -> FakeIndex:
         return self.start()

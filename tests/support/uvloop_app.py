@@ -7,14 +7,14 @@ server on the real loop on 127.0.0.1 while the test stays plain blocking code.
 
 from __future__ import annotations
 
-import asyncio
 import ssl
-import threading
 from types import TracebackType
 from typing import Any
 
 import uvloop
 from aiohttp import web
+
+from tests.support.loop_thread import LoopThread
 
 
 class UvloopApp:
@@ -29,8 +29,7 @@ class UvloopApp:
         self._app = app
         self._ssl = ssl_context
         self._options = {"access_log": None, "shutdown_timeout": 1.0, **runner_options}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._loop: LoopThread | None = None
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -39,22 +38,14 @@ class UvloopApp:
         return f"{'https' if self._ssl else 'http'}://127.0.0.1:{self.port}"
 
     def start(self) -> UvloopApp:
-        loop = uvloop.new_event_loop()
-        self._loop = loop
-        self._thread = threading.Thread(target=loop.run_forever, name="uvloop-app", daemon=True)
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._serve(), loop).result(timeout=10)
+        self._loop = LoopThread("uvloop-app", uvloop.new_event_loop)
+        self._loop.run(self._serve())
         return self
 
     def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
-        self._loop = self._thread = None
+        if self._loop is not None:
+            self._loop.stop(self._shutdown())
+            self._loop = None
 
     async def _serve(self) -> None:
         self._runner = web.AppRunner(self._app, **self._options)

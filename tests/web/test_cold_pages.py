@@ -7,7 +7,6 @@ import gzip
 import json
 import logging
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,14 +20,6 @@ from tests.support.encodes import REAL_ENCODE, Encodes, until
 from tests.support.fake_index import FakeIndex
 from tests.web.conftest import JSON as JSON_TYPE
 from tests.web.conftest import ClientFactory
-
-
-@pytest.fixture
-def encodes(monkeypatch: pytest.MonkeyPatch) -> Iterator[Encodes]:
-    counter = Encodes()
-    monkeypatch.setattr(variants, "encode_body", counter)
-    yield counter
-    counter.release.set()  # no thread left waiting after a failed test
 
 
 def headers(fmt: str, coding: str) -> dict[str, str]:
