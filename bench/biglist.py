@@ -14,13 +14,13 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import signal
 import sys
 import urllib.request
 from pathlib import Path
 
 from aiohttp import web
 
+from bench.ceiling_app import serve_until_stopped
 from bench.servers.base import ManagedProcess, wait_http
 from bench.servers.proxpi import clean_environ
 from tests.support.server import REPO_ROOT, free_port
@@ -65,17 +65,7 @@ def make_app(count: int) -> web.Application:
 
 
 async def serve(count: int, port: int) -> None:
-    runner = web.AppRunner(make_app(count), access_log=None, handle_signals=False)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+    await serve_until_stopped(make_app(count), port)
 
 
 class BigListUpstream:

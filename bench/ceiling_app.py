@@ -64,7 +64,12 @@ def make_app(root: Path) -> web.Application:
 
 
 async def serve(root: Path, port: int) -> None:
-    runner = web.AppRunner(make_app(root), access_log=None, handle_signals=False)
+    await serve_until_stopped(make_app(root), port)
+
+
+async def serve_until_stopped(app: web.Application, port: int) -> None:
+    """Serve ``app`` on 127.0.0.1:``port`` until SIGTERM or SIGINT."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     stop = asyncio.Event()
